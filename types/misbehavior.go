@@ -3,6 +3,7 @@ package types
 import (
 	"errors"
 	"fmt"
+	"io"
 
 	"github.com/polkadot-provisioner/provisioner/codec"
 )
@@ -79,4 +80,5 @@ func (m *MisbehaviorReport) DisputeStatementSet() DisputeStatementSet {
 	}
 }
 
-func (v MisbehaviorReport) MarshalSCALE() ([]byte, error) { return Encode(&v), nil }
+func (v MisbehaviorReport) MarshalSCALE() ([]byte, error)     { return Encode(&v), nil }
+func (v *MisbehaviorReport) UnmarshalSCALE(r io.Reader) error { return unmarshalSCALE(r, v) }

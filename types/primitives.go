@@ -42,4 +42,3 @@ type ValidatorSignature [64]byte
 type CollatorSignature [64]byte
 
 func (v ValidatorID) String() string { return "0x" + hex.EncodeToString(v[:]) }
-

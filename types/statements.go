@@ -73,10 +73,10 @@ func (c *CompactStatement) Decode(r *codec.Reader) error {
 
 // Valid dispute statement kinds (ValidDisputeStatementKind indices).
 const (
-	ValidExplicit                          uint8 = 0
-	ValidBackingSeconded                   uint8 = 1
-	ValidBackingValid                      uint8 = 2
-	ValidApprovalChecking                  uint8 = 3
+	ValidExplicit                           uint8 = 0
+	ValidBackingSeconded                    uint8 = 1
+	ValidBackingValid                       uint8 = 2
+	ValidApprovalChecking                   uint8 = 3
 	ValidApprovalCheckingMultipleCandidates uint8 = 4
 )
 

@@ -159,7 +159,12 @@ export function toDecoded (c, mode = 'v2') {
   }
   if (c instanceof bool) return c.isTrue;
   if (c instanceof Null) return null;
-  if (c instanceof Enum) return { variant: c.type, index: c.index, value: c.value instanceof Null ? null : toDecoded(c.value, mode) };
+  if (c instanceof Enum) {
+    // polkadot-js fills the holes of sparse enums (DigestItem 1-3/7, ValidityAttestation 0) with __UnusedN
+    // variants and happily decodes them; Rust rejects such an index, so do we
+    if (c.type.startsWith('__Unused')) throw new Error(`invalid enum index ${c.index} (no such variant)`);
+    return { variant: c.type, index: c.index, value: c.value instanceof Null ? null : toDecoded(c.value, mode) };
+  }
   if (c instanceof Struct) {
     if (isDescriptorV2(c) && (mode === 'v1' || (mode === 'auto' && descriptorIsV1(c)))) {
       c = registry.createType(V1_DESCRIPTOR, c.toU8a());
