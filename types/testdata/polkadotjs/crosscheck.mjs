@@ -21,6 +21,10 @@
 //   "v1"   the pre-V2 layout {para_id, relay_parent, collator, ..., signature, ...} for every descriptor
 //          (what the vectors decoded with older metadata do)
 //   "auto" per descriptor: v1 layout if reserved1 or reserved2 is non-zero, else v2 layout
+//
+// polkadot-js decoding is lenient: an Option tag other than 0 reads as Some, BitVec padding bits are kept,
+// and a short input is zero-filled. This tool rejects inputs that are not consumed exactly and enum indices
+// with no variant; anything else non-canonical shows up as `reencoded` != input, so compare the two.
 import path from 'node:path';
 import readline from 'node:readline';
 import { pathToFileURL } from 'node:url';
