@@ -188,12 +188,11 @@ type ParaInherentExtrinsic struct {
 }
 
 func (x *ParaInherentExtrinsic) Encode(w *codec.Writer) {
-	body := codec.NewWriter(3 + 1024)
-	body.U8(x.Version)
-	body.U8(x.PalletIndex)
-	body.U8(x.CallIndex)
-	x.Data.Encode(body)
-	w.VecU8(body.Bytes())
+	w.Compact(uint64(3 + x.Data.EncodedSize()))
+	w.U8(x.Version)
+	w.U8(x.PalletIndex)
+	w.U8(x.CallIndex)
+	x.Data.Encode(w)
 }
 
 func (x *ParaInherentExtrinsic) Decode(r *codec.Reader) error {

@@ -20,7 +20,11 @@ type Decoder interface {
 
 // Encode returns the SCALE encoding of v.
 func Encode(v Encoder) []byte {
-	w := codec.NewWriter(256)
+	n := 256
+	if s, ok := v.(EncodedSizer); ok {
+		n = s.EncodedSize()
+	}
+	w := codec.NewWriter(n)
 	v.Encode(w)
 	return w.Bytes()
 }

@@ -1,0 +1,117 @@
+// Package p2p puts the provisioner on a libp2p network.
+//
+// A Node is a libp2p host (TCP and QUIC, Noise, yamux) with a gossipsub
+// router carrying one topic per kind of provisionable data (signed
+// availability bitfields, backed candidates, dispute statement sets,
+// misbehaviour reports) plus relay-chain block announcements, and two stream
+// protocols for block builders: the inherent request-response protocol and
+// the author stream.
+//
+// The package talks to the rest of the node only through the narrow
+// interfaces of this file, which the caller implements:
+//
+//   - ChainView answers what validation needs to know about the relay chain
+//     (active leaves, session validators, availability cores, backing groups).
+//   - Sink receives every gossip message that passed validation, already
+//     decoded (each message is decoded exactly once, by its topic validator).
+//   - InherentProvider answers block builders' inherent requests.
+//   - AuthorFeed (optional) streams provisionable data for one relay parent;
+//     without one the node serves the author stream from what it gossips.
+//
+// p2p imports types and codec only; the provisioner and the testnet adapt to
+// these interfaces.
+package p2p
+
+import (
+	"context"
+	"errors"
+
+	"github.com/polkadot-provisioner/provisioner/types"
+)
+
+// LeafInfo is what topic validation needs to know about an active leaf.
+// Validators is indexed by ValidatorIndex and is only read, never modified:
+// an implementation may hand out the same slice to every call.
+type LeafInfo struct {
+	// Session is the session index of the signing context at this relay
+	// parent: the session of the relay parent's child block.
+	Session types.SessionIndex
+	// Validators are the validator keys of that session.
+	Validators []types.ValidatorID
+	// NumCores is the number of availability cores at the relay parent,
+	// which is the required bitfield length.
+	NumCores int
+}
+
+// ChainView is the node's view of the relay chain, as topic validation needs
+// it. Implementations must be safe for concurrent use and fast: they are
+// called for every gossip message (from up to a thousand validations at
+// once), so they should answer from memory.
+type ChainView interface {
+	// Leaf reports whether relayParent is an active leaf and, if it is,
+	// what validation needs to know about it.
+	Leaf(relayParent types.Hash) (LeafInfo, bool)
+	// BackingGroup returns the validator indices (in group order) of the
+	// backing group assigned to core at relayParent, and the number of
+	// backing votes the runtime requires (minimum_backing_votes; it is
+	// capped at the group size). An error means the view cannot tell, and
+	// the candidate is ignored, not penalised.
+	BackingGroup(relayParent types.Hash, core types.CoreIndex) (group []types.ValidatorIndex, minVotes int, err error)
+	// SessionValidators returns the validator keys of a session, for dispute
+	// statements and misbehaviour reports; ok is false for a session the
+	// view does not know (too old or in the future).
+	SessionValidators(session types.SessionIndex) (validators []types.ValidatorID, ok bool)
+}
+
+// Sink receives validated, decoded gossip. Values are freshly allocated for
+// each message and become the sink's; they must be treated as read-only when
+// the node also serves the author stream from them (the default). Each topic
+// is delivered from its own goroutine, in order; different topics may be
+// delivered concurrently. Methods must not block for long: a slow sink
+// delays its topic, and once 4096 messages queue up pubsub drops messages
+// (counted in provisioner_p2p_dropped_total{queue="subscriber"}).
+//
+// Messages this node publishes itself are delivered too (as Polkadot's
+// bitfield distribution hands a validator's own bitfield to its provisioner).
+type Sink interface {
+	Bitfield(relayParent types.Hash, bf *types.UncheckedSignedAvailabilityBitfield)
+	BackedCandidate(relayParent types.Hash, c *types.BackedCandidate)
+	Dispute(set *types.DisputeStatementSet)
+	Misbehavior(report *types.MisbehaviorReport)
+	Announcement(a *BlockAnnouncement)
+}
+
+// InherentProvider answers a block builder's request for the parachains
+// inherent at relayParent. It may hold the request until the data is ready
+// (Polkadot answers at PRE_PROPOSE) but must return when ctx is done.
+// Errors that map to wire error codes: ErrUnknownLeaf, ErrNotReady,
+// ErrShuttingDown (wrapped is fine); anything else is an internal error.
+type InherentProvider interface {
+	RequestInherentData(ctx context.Context, relayParent types.Hash) (*types.InherentData, error)
+}
+
+// AuthorFeed streams provisionable data for one relay parent to a block
+// author: every piece it knows at subscription time, then each new one as it
+// arrives. The channel is closed when the leaf is deactivated; the feed stops
+// (and closes the channel) when ctx is done. An unknown leaf is
+// ErrUnknownLeaf.
+type AuthorFeed interface {
+	SubscribeAuthor(ctx context.Context, relayParent types.Hash) (<-chan ProvisionableData, error)
+}
+
+// Errors shared by the provider interfaces and the wire protocols. A
+// *RemoteError received from a peer matches them with errors.Is.
+var (
+	ErrUnknownLeaf   = errors.New("relay parent is not an active leaf")
+	ErrNotReady      = errors.New("inherent data not ready before the deadline")
+	ErrShuttingDown  = errors.New("node is shutting down")
+	ErrBusy          = errors.New("too many concurrent requests from this peer")
+	ErrMalformed     = errors.New("malformed request")
+	ErrInternal      = errors.New("internal error")
+	ErrLeafEnded     = errors.New("leaf deactivated, stream ended")
+	ErrNoProvider    = errors.New("no inherent provider on this node")
+	ErrClosed        = errors.New("node closed")
+	ErrIgnore        = errors.New("ignore message")
+	ErrPublishIgnore = errors.New("message ignored by local validation")
+	ErrPublishReject = errors.New("message rejected by local validation")
+)

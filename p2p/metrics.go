@@ -1,0 +1,140 @@
+package p2p
+
+import (
+	"errors"
+	"time"
+
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Drop places counted in provisioner_p2p_dropped_total{queue}.
+const (
+	DropOutboundRPC     = "outbound_rpc"     // a peer's outbound queue was full
+	DropValidationQueue = "validation_queue" // the validation queue was full
+	DropValidationLimit = "validation_throttled"
+	DropSubscriber      = "subscriber"     // the sink fell behind
+	DropAuthorHistory   = "author_history" // built-in author feed full
+)
+
+type metrics struct {
+	results  *prometheus.CounterVec // topic, result
+	rejected *prometheus.CounterVec // topic, reason
+	ignored  *prometheus.CounterVec // topic, reason
+	dropped  *prometheus.CounterVec // queue
+	inherent *prometheus.CounterVec // code
+	author   *prometheus.CounterVec // code (end of stream)
+
+	// Pre-resolved children for the hot path.
+	accepted [numKinds]prometheus.Counter
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		results: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "provisioner_p2p_gossip_messages_total",
+			Help: "Gossip messages validated, by topic and result (accept, reject, ignore).",
+		}, []string{"topic", "result"}),
+		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "provisioner_p2p_gossip_rejected_total",
+			Help: "Gossip messages rejected (the sender is penalised), by topic and reason.",
+		}, []string{"topic", "reason"}),
+		ignored: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "provisioner_p2p_gossip_ignored_total",
+			Help: "Gossip messages ignored (no penalty), by topic and reason.",
+		}, []string{"topic", "reason"}),
+		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "provisioner_p2p_dropped_total",
+			Help: "Messages dropped because a queue was full, by queue.",
+		}, []string{"queue"}),
+		inherent: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "provisioner_p2p_inherent_requests_total",
+			Help: "Inherent requests served, by response code.",
+		}, []string{"code"}),
+		author: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "provisioner_p2p_author_streams_total",
+			Help: "Author streams ended, by code.",
+		}, []string{"code"}),
+	}
+	if reg != nil {
+		m.results = register(reg, m.results)
+		m.rejected = register(reg, m.rejected)
+		m.ignored = register(reg, m.ignored)
+		m.dropped = register(reg, m.dropped)
+		m.inherent = register(reg, m.inherent)
+		m.author = register(reg, m.author)
+	}
+	for _, k := range Kinds {
+		m.accepted[k] = m.results.WithLabelValues(k.String(), "accept")
+	}
+	return m
+}
+
+// register registers c, or reuses the collector already registered under
+// the same description (several nodes on one Registerer).
+func register(reg prometheus.Registerer, c *prometheus.CounterVec) *prometheus.CounterVec {
+	if err := reg.Register(c); err != nil {
+		var are prometheus.AlreadyRegisteredError
+		if errors.As(err, &are) {
+			if existing, ok := are.ExistingCollector.(*prometheus.CounterVec); ok {
+				return existing
+			}
+		}
+	}
+	return c
+}
+
+// tracer is the pubsub RawTracer that counts drops and rejects made by
+// pubsub itself (not by our validators, which count their own).
+type tracer struct {
+	m      *metrics
+	topics map[string]Kind
+}
+
+var _ pubsub.RawTracer = (*tracer)(nil)
+
+func (t *tracer) topicLabel(topic string) string {
+	if k, ok := t.topics[topic]; ok {
+		return k.String()
+	}
+	// Never a label from the wire: peers choose topic names.
+	return "other"
+}
+
+func (t *tracer) RejectMessage(msg *pubsub.Message, reason string) {
+	switch reason {
+	case pubsub.RejectValidationFailed, pubsub.RejectValidationIgnored:
+		// Counted by our validators with the precise reason.
+	case pubsub.RejectValidationQueueFull:
+		t.m.dropped.WithLabelValues(DropValidationQueue).Inc()
+	case pubsub.RejectValidationThrottled:
+		t.m.dropped.WithLabelValues(DropValidationLimit).Inc()
+	default:
+		// Signature policy, blacklists, self-origin.
+		t.m.rejected.WithLabelValues(t.topicLabel(msg.GetTopic()), "pubsub: "+reason).Inc()
+	}
+}
+
+func (t *tracer) DropRPC(*pubsub.RPC, peer.ID) { t.m.dropped.WithLabelValues(DropOutboundRPC).Inc() }
+
+func (t *tracer) UndeliverableMessage(*pubsub.Message) {
+	t.m.dropped.WithLabelValues(DropSubscriber).Inc()
+}
+
+func (t *tracer) AddPeer(peer.ID, protocol.ID)                       {}
+func (t *tracer) RemovePeer(peer.ID)                                 {}
+func (t *tracer) OnNewOutboundStream(peer.ID, protocol.ID)           {}
+func (t *tracer) OnClosedOutboundStream(peer.ID)                     {}
+func (t *tracer) Join(string)                                        {}
+func (t *tracer) Leave(string)                                       {}
+func (t *tracer) Graft(peer.ID, string)                              {}
+func (t *tracer) Prune(peer.ID, string)                              {}
+func (t *tracer) ValidateMessage(*pubsub.Message)                    {}
+func (t *tracer) DeliverMessage(*pubsub.Message)                     {}
+func (t *tracer) DuplicateMessage(*pubsub.Message)                   {}
+func (t *tracer) ThrottlePeer(peer.ID)                               {}
+func (t *tracer) RecvRPC(*pubsub.RPC)                                {}
+func (t *tracer) SendRPC(*pubsub.RPC, peer.ID)                       {}
+func (t *tracer) SendRPCCompleted(*pubsub.RPC, peer.ID, time.Duration) {}
