@@ -83,8 +83,8 @@ func (m mDigestItem) ValueAt(i uint) (any, error) {
 func (m *mDigestItem) SetValue(v any) error { m.v = v; return nil }
 
 type (
-	mImplicit   [64]byte
-	mExplicit   [64]byte
+	mImplicit    [64]byte
+	mExplicit    [64]byte
 	mAttestation struct{ v any }
 )
 
