@@ -33,7 +33,7 @@ type wireType struct {
 // wireTypes lists every TYPE in the order the help text shows them.
 var wireTypes = []wireType{
 	{
-		name: "inherent-data", about: "the parachains inherent (polkadot_primitives InherentData)",
+		name: "inherent-data", about: "parachains inherent (polkadot_primitives InherentData)",
 		new: func() wireValue { return new(types.InherentData) },
 	},
 	{
@@ -186,7 +186,8 @@ func renderExtrinsic(v wireValue) (any, error) {
 	x := v.(*types.ParaInherentExtrinsic)
 	o := &ordered{}
 	o.add("version", x.Version)
-	o.add("call_index", []uint8{x.PalletIndex, x.CallIndex})
+	// []uint8 would marshal as base64; the convention wants a tuple of numbers.
+	o.add("call_index", [2]int{int(x.PalletIndex), int(x.CallIndex)})
 	o.add("data", x.Data)
 	return o, nil
 }
