@@ -190,36 +190,69 @@ func (ks Keys) verifier(i types.ValidatorIndex) types.Verifier {
 	return ks[i]
 }
 
-// Apply runs the parachains inherent of the block built on parent (whose
-// header hashes to parentHash, and whose state root is parentRoot) the way
-// the runtime's paraInherent.enter does, with its checks: one bitfield per
-// validator in ascending order, right lengths, valid signatures, no bit on
-// a free core; disputes sorted and signed; backed candidates on free cores
-// of their para, anchored at the parent, chained on the para's head, with
-// enough valid backing votes and at most one code upgrade per block.
+// Apply runs the parachains inherent of the block built on parentHeader
+// the way the runtime's paraInherent.enter does, with its checks: one
+// bitfield per validator in ascending order, right lengths, valid
+// signatures, no bit on a free core; disputes sorted and signed; backed
+// candidates on free cores of their para, anchored at the parent, chained on
+// the para's head, with enough valid backing votes and at most one code
+// upgrade per block. Any violation rejects the block.
 func Apply(g *Genesis, keys Keys, parent *State, parentHeader *types.Header, number types.BlockNumber, inh *types.InherentData) (*State, *ImportResult, error) {
+	st, res, _, err := apply(g, keys, parent, parentHeader, number, inh, true)
+	return st, res, err
+}
+
+// Sanitize is the block builder's side of the same checks (the runtime's
+// create_inherent): it drops what Apply would refuse instead of failing, and
+// returns the inherent that remains, the state it leads to and what it
+// dropped, by reason.
+func Sanitize(g *Genesis, keys Keys, parent *State, parentHeader *types.Header, number types.BlockNumber, inh *types.InherentData) (*types.InherentData, *State, *ImportResult, map[string]int, error) {
+	dropped := map[string]int{}
+	st, res, kept, err := apply(g, keys, parent, parentHeader, number, inh, false, dropped)
+	return kept, st, res, dropped, err
+}
+
+func apply(g *Genesis, keys Keys, parent *State, parentHeader *types.Header, number types.BlockNumber,
+	inh *types.InherentData, strict bool, dropped ...map[string]int) (*State, *ImportResult, *types.InherentData, error) {
 	parentHash := parentHeader.Hash()
 	if inh.ParentHeader.Hash() != parentHash {
-		return nil, nil, fmt.Errorf("%w: parent header hashes to %s, block builds on %s", ErrInvalidInherent, inh.ParentHeader.Hash(), parentHash)
+		return nil, nil, nil, fmt.Errorf("%w: parent header hashes to %s, block builds on %s", ErrInvalidInherent, inh.ParentHeader.Hash(), parentHash)
+	}
+	// reject fails the block in strict mode and drops the item otherwise.
+	reject := func(reason string, err error) error {
+		if strict {
+			return err
+		}
+		dropped[0][reason]++
+		return nil
 	}
 	st := parent.clone()
 	st.Number = number
 	res := &ImportResult{}
+	kept := &types.InherentData{ParentHeader: inh.ParentHeader}
 	n := len(g.Validators)
 	ctx := types.SigningContext{SessionIndex: g.Session, ParentHash: parentHash}
 
 	// Disputes first, as the runtime does.
 	for i := range inh.Disputes {
 		d := &inh.Disputes[i]
-		if i > 0 {
-			p := &inh.Disputes[i-1]
+		if k := len(kept.Disputes); k > 0 {
+			p := &kept.Disputes[k-1]
 			if p.Session > d.Session || (p.Session == d.Session && bytes.Compare(p.CandidateHash[:], d.CandidateHash[:]) >= 0) {
-				return nil, nil, fmt.Errorf("%w: dispute sets not sorted by (session, candidate)", ErrInvalidInherent)
+				if err := reject("dispute_order", fmt.Errorf("%w: dispute sets not sorted by (session, candidate)", ErrInvalidInherent)); err != nil {
+					return nil, nil, nil, err
+				}
+				continue
 			}
 		}
-		if err := st.importDispute(g, keys, d, number, res); err != nil {
-			return nil, nil, err
+		if err := checkDispute(g, keys, d); err != nil {
+			if err := reject("dispute_signature", err); err != nil {
+				return nil, nil, nil, err
+			}
+			continue
 		}
+		st.importDispute(g, d, number, res)
+		kept.Disputes = append(kept.Disputes, *d)
 	}
 
 	// Bitfields.
@@ -227,28 +260,40 @@ func Apply(g *Genesis, keys Keys, parent *State, parentHeader *types.Header, num
 	for i := range inh.Bitfields {
 		bf := &inh.Bitfields[i]
 		vi := int(bf.ValidatorIndex)
+		var reason string
+		var err error
 		switch {
 		case vi <= last:
-			return nil, nil, fmt.Errorf("%w: bitfield %d: validator %d not in ascending order", ErrInvalidInherent, i, vi)
+			reason, err = "bitfield_order", fmt.Errorf("%w: bitfield %d: validator %d not in ascending order", ErrInvalidInherent, i, vi)
 		case vi >= n:
-			return nil, nil, fmt.Errorf("%w: bitfield %d: validator %d of %d", ErrInvalidInherent, i, vi, n)
+			reason, err = "bitfield_validator_index", fmt.Errorf("%w: bitfield %d: validator %d of %d", ErrInvalidInherent, i, vi, n)
 		case bf.Payload.Len != g.Cores:
-			return nil, nil, fmt.Errorf("%w: bitfield %d: %d bits for %d cores", ErrInvalidInherent, i, bf.Payload.Len, g.Cores)
+			reason, err = "bitfield_length", fmt.Errorf("%w: bitfield %d: %d bits for %d cores", ErrInvalidInherent, i, bf.Payload.Len, g.Cores)
 		case !bf.Verify(keys[vi], ctx):
-			return nil, nil, fmt.Errorf("%w: bitfield %d: bad signature by validator %d", ErrInvalidInherent, i, vi)
+			reason, err = "bitfield_signature", fmt.Errorf("%w: bitfield %d: bad signature by validator %d", ErrInvalidInherent, i, vi)
+		default:
+			for c := 0; c < g.Cores; c++ {
+				if bf.Payload.Get(c) && st.Cores[c] == nil {
+					reason, err = "bitfield_free_core", fmt.Errorf("%w: bitfield %d: bit set on free core %d", ErrInvalidInherent, i, c)
+					break
+				}
+			}
+		}
+		if err != nil {
+			if err := reject(reason, err); err != nil {
+				return nil, nil, nil, err
+			}
+			continue
 		}
 		last = vi
 		for c := 0; c < g.Cores; c++ {
-			if !bf.Payload.Get(c) {
-				continue
+			if bf.Payload.Get(c) {
+				st.Cores[c].Availability.Set(vi, true)
 			}
-			if st.Cores[c] == nil {
-				return nil, nil, fmt.Errorf("%w: bitfield %d: bit set on free core %d", ErrInvalidInherent, i, c)
-			}
-			st.Cores[c].Availability.Set(vi, true)
 		}
+		kept.Bitfields = append(kept.Bitfields, *bf)
 	}
-	res.Bitfields = len(inh.Bitfields)
+	res.Bitfields = len(kept.Bitfields)
 	threshold := supermajority(n)
 	for c, pc := range st.Cores {
 		if pc != nil && pc.Availability.CountOnes() >= threshold {
@@ -275,11 +320,15 @@ func Apply(g *Genesis, keys Keys, parent *State, parentHeader *types.Header, num
 	codeUpgrades := 0
 	for i := range inh.BackedCandidates {
 		if err := st.back(g, keys, groups, &inh.BackedCandidates[i], parentHeader, parentHash, number, ctx, &codeUpgrades); err != nil {
-			return nil, nil, fmt.Errorf("%w: backed candidate %d: %w", ErrInvalidInherent, i, err)
+			if err := reject("backed_candidate", fmt.Errorf("%w: backed candidate %d: %w", ErrInvalidInherent, i, err)); err != nil {
+				return nil, nil, nil, err
+			}
+			continue
 		}
+		kept.BackedCandidates = append(kept.BackedCandidates, inh.BackedCandidates[i])
 		res.Backed++
 	}
-	return st, res, nil
+	return st, res, kept, nil
 }
 
 func (st *State) back(g *Genesis, keys Keys, groups [][]types.ValidatorIndex, bc *types.BackedCandidate,
@@ -341,7 +390,24 @@ func (st *State) back(g *Genesis, keys Keys, groups [][]types.ValidatorIndex, bc
 	return nil
 }
 
-func (st *State) importDispute(g *Genesis, keys Keys, d *types.DisputeStatementSet, number types.BlockNumber, res *ImportResult) error {
+// checkDispute verifies every statement of a dispute set.
+func checkDispute(g *Genesis, keys Keys, d *types.DisputeStatementSet) error {
+	n := len(g.Validators)
+	for j := range d.Statements {
+		e := &d.Statements[j]
+		vi := int(e.ValidatorIndex)
+		if vi >= n {
+			return fmt.Errorf("%w: dispute statement %d: validator %d of %d", ErrInvalidInherent, j, vi, n)
+		}
+		if !e.Verify(keys[vi], d.CandidateHash, d.Session) {
+			return fmt.Errorf("%w: dispute statement %d: bad signature by validator %d", ErrInvalidInherent, j, vi)
+		}
+	}
+	return nil
+}
+
+// importDispute records a verified dispute set's votes.
+func (st *State) importDispute(g *Genesis, d *types.DisputeStatementSet, number types.BlockNumber, res *ImportResult) {
 	n := len(g.Validators)
 	idx := sort.Search(len(st.Disputes), func(i int) bool {
 		r := &st.Disputes[i]
@@ -355,20 +421,14 @@ func (st *State) importDispute(g *Genesis, keys Keys, d *types.DisputeStatementS
 	}
 	rec := &st.Disputes[idx]
 	rec.For, rec.Against = rec.For.Clone(), rec.Against.Clone()
-	before := rec.For.CountOnes() >= supermajority(n) || rec.Against.CountOnes() >= supermajority(n)
+	sm := supermajority(n)
+	before := rec.For.CountOnes() >= sm || rec.Against.CountOnes() >= sm
 	for j := range d.Statements {
 		e := &d.Statements[j]
-		vi := int(e.ValidatorIndex)
-		if vi >= n {
-			return fmt.Errorf("%w: dispute statement %d: validator %d of %d", ErrInvalidInherent, j, vi, n)
-		}
-		if !e.Verify(keys[vi], d.CandidateHash, d.Session) {
-			return fmt.Errorf("%w: dispute statement %d: bad signature by validator %d", ErrInvalidInherent, j, vi)
-		}
 		if e.Statement.Valid {
-			rec.For.Set(vi, true)
+			rec.For.Set(int(e.ValidatorIndex), true)
 		} else {
-			rec.Against.Set(vi, true)
+			rec.Against.Set(int(e.ValidatorIndex), true)
 		}
 	}
 	res.Disputes++
@@ -379,16 +439,15 @@ func (st *State) importDispute(g *Genesis, keys Keys, d *types.DisputeStatementS
 			slashed++
 		}
 	}
-	if !before && (rec.For.CountOnes() >= supermajority(n) || rec.Against.CountOnes() >= supermajority(n)) {
+	if !before && (rec.For.CountOnes() >= sm || rec.Against.CountOnes() >= sm) {
 		loser := rec.Against
-		if rec.Against.CountOnes() >= supermajority(n) {
+		if rec.Against.CountOnes() >= sm {
 			loser = rec.For
 		}
 		slashed += loser.CountOnes()
 	}
 	res.Slashed += slashed
 	st.Slashings += uint32(slashed)
-	return nil
 }
 
 // Encode writes the state; its blake2-256 is the block's state root.

@@ -1,0 +1,246 @@
+package testnet
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/polkadot-provisioner/provisioner/p2p"
+	"github.com/polkadot-provisioner/provisioner/provisioner"
+	"github.com/polkadot-provisioner/provisioner/types"
+)
+
+// provService runs the provisioner subsystem for a node and adapts it to
+// the network layer's InherentProvider.
+type provService struct {
+	sub    *provisioner.Subsystem
+	ctx    context.Context
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+func newProvService(ctx context.Context, chain *Chain, prePropose time.Duration, reg prometheus.Registerer) (*provService, error) {
+	sub, err := provisioner.NewSubsystem(provisioner.Config{
+		Chain: chain, Clock: provisioner.RealClock(), Registerer: reg, PrePropose: prePropose,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("provisioner: %w", err)
+	}
+	s := &provService{sub: sub, done: make(chan struct{})}
+	s.ctx, s.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	go func() {
+		defer close(s.done)
+		if err := sub.Run(s.ctx); err != nil && !errors.Is(err, context.Canceled) {
+			log.Warnw("provisioner stopped", "err", err)
+		}
+	}()
+	return s, nil
+}
+
+func (s *provService) activate(leaf types.Hash, number types.BlockNumber, old types.Hash) {
+	u := provisioner.ActiveLeavesUpdate{Activated: []provisioner.ActivatedLeaf{{Hash: leaf, Number: number}}}
+	if !old.IsZero() {
+		u.Deactivated = []types.Hash{old}
+	}
+	if err := s.sub.ActiveLeaves(s.ctx, u); err != nil && s.ctx.Err() == nil {
+		log.Warnw("active leaves update", "err", err)
+	}
+}
+
+func (s *provService) feed(rp types.Hash, d provisioner.Data) {
+	if err := s.sub.Feed(s.ctx, rp, d); err != nil && s.ctx.Err() == nil {
+		log.Debugw("feed", "err", err)
+	}
+}
+
+func (s *provService) stop() {
+	_ = s.sub.Conclude(s.ctx)
+	s.cancel()
+	<-s.done
+}
+
+// RequestInherentData serves the inherent protocol (p2p.InherentProvider),
+// mapping the provisioner's errors to the wire's.
+func (s *provService) RequestInherentData(ctx context.Context, rp types.Hash) (*types.InherentData, error) {
+	r, err := s.sub.RequestInherentData(ctx, rp)
+	switch {
+	case err == nil:
+		return r.Data, nil
+	case errors.Is(err, provisioner.ErrUnknownLeaf), errors.Is(err, provisioner.ErrLeafDeactivated):
+		return nil, fmt.Errorf("%w: %w", p2p.ErrUnknownLeaf, err)
+	case errors.Is(err, provisioner.ErrShuttingDown):
+		return nil, fmt.Errorf("%w: %w", p2p.ErrShuttingDown, err)
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, provisioner.ErrAssemblyTimeout):
+		return nil, fmt.Errorf("%w: %w", p2p.ErrNotReady, err)
+	}
+	return nil, err
+}
+
+// netView is the network layer's view of the chain: the node's active
+// leaf (and, briefly, the one before it) with the session's keys.
+type netView struct {
+	g      *Genesis
+	chain  *Chain
+	groups [][]types.ValidatorIndex
+	wait   time.Duration
+
+	mu      sync.Mutex
+	active  map[types.Hash]bool
+	changed chan struct{} // closed and replaced whenever a leaf activates
+}
+
+func newNetView(g *Genesis, chain *Chain) *netView {
+	return &netView{
+		g: g, chain: chain, groups: g.Groups(), active: map[types.Hash]bool{}, changed: make(chan struct{}),
+		// Gossip for a leaf can outrun the leaf's announcement; a message
+		// waits this long for its leaf before it is ignored (and so not
+		// relayed), as Polkadot's view exchange would hold it back.
+		wait: time.Duration(g.SlotMillis) * time.Millisecond / 2,
+	}
+}
+
+func (v *netView) setLeaf(leaf, old types.Hash) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.active[leaf] = true
+	if !old.IsZero() {
+		delete(v.active, old)
+	}
+	close(v.changed)
+	v.changed = make(chan struct{})
+}
+
+func (v *netView) Leaf(rp types.Hash) (p2p.LeafInfo, bool) {
+	deadline := time.NewTimer(v.wait)
+	defer deadline.Stop()
+	for {
+		v.mu.Lock()
+		ok, changed := v.active[rp], v.changed
+		v.mu.Unlock()
+		if ok {
+			return p2p.LeafInfo{Session: v.g.Session, Validators: v.g.Validators, NumCores: v.g.Cores}, true
+		}
+		// A leaf we already passed will not come back: do not wait for it.
+		if v.chain.Has(rp) {
+			return p2p.LeafInfo{}, false
+		}
+		select {
+		case <-changed:
+		case <-deadline.C:
+			return p2p.LeafInfo{}, false
+		}
+	}
+}
+
+// BackingGroup: nodes gossip one vote each (the testnet has no statement
+// distribution), and the backing pool merges them, so one valid vote is
+// enough for the network layer.
+func (v *netView) BackingGroup(rp types.Hash, core types.CoreIndex) ([]types.ValidatorIndex, int, error) {
+	if int(core) >= v.g.Cores {
+		return nil, 0, fmt.Errorf("core %d of %d", core, v.g.Cores)
+	}
+	return v.groups[v.g.GroupForCore(core)], 1, nil
+}
+
+func (v *netView) SessionValidators(s types.SessionIndex) ([]types.ValidatorID, bool) {
+	if s != v.g.Session {
+		return nil, false
+	}
+	return v.g.Validators, true
+}
+
+// backingPool merges the single-vote backed candidates of a group's members
+// into one backed candidate once it has the runtime's minimum of votes (the
+// job of Polkadot's candidate-backing subsystem), and attaches the
+// persisted validation data the collator built it against.
+type backingPool struct {
+	g      *Genesis
+	chain  *Chain
+	groups [][]types.ValidatorIndex
+
+	mu    sync.Mutex
+	pools map[types.Hash]map[types.Hash]*pooled
+}
+
+type pooled struct {
+	cand  types.BackedCandidate
+	core  types.CoreIndex
+	votes map[int]types.ValidityAttestation
+	fed   bool
+}
+
+func newBackingPool(g *Genesis, chain *Chain) *backingPool {
+	return &backingPool{g: g, chain: chain, groups: g.Groups(), pools: map[types.Hash]map[types.Hash]*pooled{}}
+}
+
+func (b *backingPool) prune(rp types.Hash) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	delete(b.pools, rp)
+}
+
+// add records the votes of c and returns the merged candidate when it has
+// just reached the minimum.
+func (b *backingPool) add(rp types.Hash, c *types.BackedCandidate) *provisioner.BackedCandidate {
+	bits, core, ok := types.ExtractCoreIndex(c.ValidatorIndices)
+	if !ok || int(core) >= b.g.Cores {
+		return nil
+	}
+	group := b.groups[b.g.GroupForCore(core)]
+	hash := c.Hash()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	pool := b.pools[rp]
+	if pool == nil {
+		pool = map[types.Hash]*pooled{}
+		b.pools[rp] = pool
+	}
+	p := pool[hash]
+	if p == nil {
+		p = &pooled{cand: *c, core: core, votes: map[int]types.ValidityAttestation{}}
+		pool[hash] = p
+	}
+	vote := 0
+	for pos := 0; pos < bits.Len && pos < len(group); pos++ {
+		if bits.Get(pos) {
+			if vote < len(c.ValidityVotes) {
+				p.votes[pos] = c.ValidityVotes[vote]
+			}
+			vote++
+		}
+	}
+	if p.fed || len(p.votes) < b.g.MinVotes(len(group)) {
+		return nil
+	}
+	p.fed = true
+	cand := &Candidate{Core: core, Receipt: c.Candidate}
+	merged, err := Backed(cand, len(group), p.votes)
+	if err != nil {
+		return nil
+	}
+	return &provisioner.BackedCandidate{Candidate: merged, ValidationData: b.pvdFor(rp, c)}
+}
+
+// pvdFor finds the validation data of a candidate: the collator builds on
+// the para's tip at the relay parent, advanced once per earlier core of the
+// para (elastic scaling).
+func (b *backingPool) pvdFor(rp types.Hash, c *types.BackedCandidate) *provisioner.PersistedValidationData {
+	h, st, err := b.chain.HeaderAndState(rp)
+	if err != nil {
+		return nil
+	}
+	para := c.Candidate.Descriptor.ParaID
+	head := st.Tip(b.g, para)
+	for depth := 0; depth <= b.g.Cores; depth++ {
+		pvd := PVD(head, h.Number, h.StateRoot)
+		if pvd.Hash() == c.Candidate.Descriptor.PersistedValidationDataHash {
+			return &pvd
+		}
+		head = nextHead(para, head, h.Number+1)
+	}
+	return nil
+}

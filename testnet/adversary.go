@@ -1,0 +1,142 @@
+package testnet
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"math/rand/v2"
+
+	"github.com/libp2p/go-libp2p"
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	pb "github.com/libp2p/go-libp2p-pubsub/pb"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"golang.org/x/crypto/blake2b"
+
+	"github.com/polkadot-provisioner/provisioner/p2p"
+	"github.com/polkadot-provisioner/provisioner/types"
+)
+
+// adversary is a misbehaving validator's second network face: a raw
+// gossipsub peer without validators, so it can publish what an honest node
+// refuses to send. It speaks the same topics with the same message-id rule.
+type adversary struct {
+	h      host.Host
+	ps     *pubsub.PubSub
+	topics map[p2p.Kind]*pubsub.Topic
+	rng    *rand.Rand
+	sent   map[string]int
+}
+
+func newAdversary(ctx context.Context, g *Genesis, validator int) (*adversary, error) {
+	h, err := libp2p.New(libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"), libp2p.DisableRelay())
+	if err != nil {
+		return nil, err
+	}
+	ps, err := pubsub.NewGossipSub(ctx, h,
+		pubsub.WithMessageSignaturePolicy(pubsub.StrictNoSign),
+		pubsub.WithNoAuthor(),
+		pubsub.WithMessageIdFn(func(m *pb.Message) string {
+			d, _ := blake2b.New(20, nil)
+			d.Write([]byte(m.GetTopic()))
+			d.Write([]byte{0})
+			d.Write(m.Data)
+			return string(d.Sum(nil))
+		}))
+	if err != nil {
+		h.Close()
+		return nil, err
+	}
+	a := &adversary{h: h, ps: ps, topics: map[p2p.Kind]*pubsub.Topic{}, rng: rand.New(rand.NewPCG(g.Seed, uint64(validator))), sent: map[string]int{}}
+	for _, k := range []p2p.Kind{p2p.KindBitfield, p2p.KindBackedCandidate, p2p.KindDispute, p2p.KindMisbehavior} {
+		t, err := ps.Join(p2p.TopicName(g.Hash(), k))
+		if err != nil {
+			h.Close()
+			return nil, err
+		}
+		a.topics[k] = t
+	}
+	return a, nil
+}
+
+func (a *adversary) connect(ctx context.Context, ai peer.AddrInfo) {
+	if len(a.h.Network().ConnsToPeer(ai.ID)) == 0 {
+		_ = a.h.Connect(ctx, ai)
+	}
+}
+
+func (a *adversary) publish(ctx context.Context, k p2p.Kind, what string, data []byte) {
+	if err := a.topics[k].Publish(ctx, data); err == nil {
+		a.sent[what]++
+	}
+}
+
+func (a *adversary) close() { a.h.Close() }
+
+// misbehave sends, for the new leaf, one of each kind of bad message a
+// hostile validator might: a bitfield with a forged signature, one of the
+// wrong length, one for a validator index out of range, an equivocating
+// second bitfield, garbage and oversize bytes, a backed candidate with a
+// forged vote, and a burst of junk (a flood).
+func (n *Node) misbehave(ctx context.Context, leaf types.Hash, st *State) {
+	if n.adv == nil {
+		adv, err := newAdversary(ctx, n.g, n.cfg.Validator)
+		if err != nil {
+			log.Warnw("adversary", "err", err)
+			return
+		}
+		n.adv = adv
+	}
+	a := n.adv
+	a.connect(ctx, n.net.AddrInfo())
+	for _, p := range n.net.Host().Network().Peers() {
+		if len(n.net.Host().Peerstore().Addrs(p)) > 0 {
+			a.connect(ctx, peer.AddrInfo{ID: p, Addrs: n.net.Host().Peerstore().Addrs(p)})
+		}
+	}
+	me := types.ValidatorIndex(n.cfg.Validator)
+	sctx := types.SigningContext{SessionIndex: n.g.Session, ParentHash: leaf}
+	msg := func(bf types.UncheckedSignedAvailabilityBitfield) []byte {
+		return types.Encode(&p2p.BitfieldMessage{RelayParent: leaf, Bitfield: bf})
+	}
+	// Forged signature.
+	forged := types.SignBitfield(n.kp, AvailabilityBitfield(st), me, sctx)
+	forged.Signature[5] ^= 0xff
+	a.publish(ctx, p2p.KindBitfield, "bad_signature", msg(forged))
+	// Wrong length, correctly signed.
+	wrong := types.SignBitfield(n.kp, types.NewBitVec(n.g.Cores+3), me, sctx)
+	a.publish(ctx, p2p.KindBitfield, "bitfield_length", msg(wrong))
+	// Validator index out of range.
+	oob := types.SignBitfield(n.kp, AvailabilityBitfield(st), types.ValidatorIndex(len(n.g.Validators)+7), sctx)
+	a.publish(ctx, p2p.KindBitfield, "validator_index", msg(oob))
+	// Equivocation: a second, different, validly signed bitfield.
+	eq := types.SignBitfield(n.kp, types.NewBitVec(n.g.Cores), me, sctx)
+	a.publish(ctx, p2p.KindBitfield, "equivocation", msg(eq))
+	// Garbage and oversize.
+	junk := make([]byte, 64+a.rng.IntN(64))
+	for i := range junk {
+		junk[i] = byte(a.rng.Uint32())
+	}
+	a.publish(ctx, p2p.KindBitfield, "garbage", junk)
+	a.publish(ctx, p2p.KindDispute, "garbage", junk)
+	a.publish(ctx, p2p.KindBitfield, "oversize", make([]byte, 200<<10))
+	// A backed candidate whose vote is forged.
+	groups := n.g.Groups()
+	h, _, err := n.chain.HeaderAndState(leaf)
+	if err == nil {
+		core := types.CoreIndex(int(me) % n.g.Cores)
+		if cand, err := BuildCandidate(n.g, &h, st, core); err == nil {
+			vote := BackingVote(n.kp, cand, true, n.g, leaf)
+			vote.Signature[0] ^= 1
+			group := groups[n.g.GroupForCore(core)]
+			if bc, err := Backed(cand, len(group), map[int]types.ValidityAttestation{0: vote}); err == nil {
+				a.publish(ctx, p2p.KindBackedCandidate, "bad_vote", types.Encode(&p2p.BackedCandidateMessage{RelayParent: leaf, Candidate: bc}))
+			}
+		}
+	}
+	// Flood: a burst of distinct junk messages.
+	for i := 0; i < 50; i++ {
+		b := binary.LittleEndian.AppendUint64(nil, a.rng.Uint64())
+		a.publish(ctx, p2p.KindBitfield, "flood", append(b, []byte(fmt.Sprintf("flood %d", i))...))
+	}
+}

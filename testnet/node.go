@@ -1,0 +1,386 @@
+package testnet
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	logging "github.com/ipfs/go-log/v2"
+	"github.com/libp2p/go-libp2p"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/polkadot-provisioner/provisioner/codec"
+	"github.com/polkadot-provisioner/provisioner/p2p"
+	"github.com/polkadot-provisioner/provisioner/p2p/inherentclient"
+	"github.com/polkadot-provisioner/provisioner/provisioner"
+	"github.com/polkadot-provisioner/provisioner/types"
+)
+
+var log = logging.Logger("testnet")
+
+// NodeConfig configures one testnet node.
+type NodeConfig struct {
+	Genesis *Genesis
+	// Validator is the node's validator index; -1 makes an observer that
+	// follows the chain without a key.
+	Validator int
+	// KeyURI overrides the validator's secret URI (default DevURI).
+	KeyURI      string
+	BasePath    string
+	ListenAddrs []string
+	Bootnodes   []string
+	Registerer  prometheus.Registerer
+	// PrePropose is how long the provisioner holds an inherent request
+	// after a leaf's activation (default 40% of the slot).
+	PrePropose time.Duration
+	// FetchDeadline is the block builder's deadline for the inherent
+	// (default: Polkadot's 2.5 s, capped at 60% of the slot).
+	FetchDeadline time.Duration
+	// Adversary makes the node misbehave (see adversary.go) besides doing
+	// its honest duties.
+	Adversary bool
+	// Recorder, when set, hears every block and bitfield (observers).
+	Recorder *Recorder
+}
+
+// Node is one validator (or observer) of the testnet.
+type Node struct {
+	cfg   NodeConfig
+	g     *Genesis
+	keys  Keys
+	kp    *types.Keypair
+	chain *Chain
+	net   *p2p.Node
+	prov  *provService
+	view  *netView
+
+	builder host.Host
+	client  *inherentclient.Client
+
+	imports chan *p2p.BlockAnnouncement
+	backing *backingPool
+	adv     *adversary
+
+	mu   sync.Mutex
+	leaf types.Hash // the active leaf (best block)
+}
+
+// StartNode starts a node; Run drives it until ctx ends.
+func StartNode(ctx context.Context, cfg NodeConfig) (*Node, error) {
+	g := cfg.Genesis
+	if cfg.PrePropose <= 0 {
+		cfg.PrePropose = time.Duration(g.SlotMillis) * time.Millisecond * 4 / 10
+	}
+	if cfg.FetchDeadline <= 0 {
+		cfg.FetchDeadline = min(2500*time.Millisecond, time.Duration(g.SlotMillis)*time.Millisecond*6/10)
+	}
+	keys, err := NewKeys(g)
+	if err != nil {
+		return nil, err
+	}
+	n := &Node{cfg: cfg, g: g, keys: keys, chain: NewChain(g, keys), imports: make(chan *p2p.BlockAnnouncement, 256)}
+	if cfg.Validator >= 0 {
+		if cfg.Validator >= len(g.Validators) {
+			return nil, fmt.Errorf("%w: validator %d of %d", ErrBadGenesis, cfg.Validator, len(g.Validators))
+		}
+		uri := cfg.KeyURI
+		if uri == "" {
+			uri = DevURI(cfg.Validator)
+		}
+		if n.kp, err = types.KeypairFromURI(uri); err != nil {
+			return nil, fmt.Errorf("validator key: %w", err)
+		}
+		if n.kp.Public() != g.Validators[cfg.Validator] {
+			return nil, fmt.Errorf("%w: key %s is not validator %d's", ErrBadGenesis, uri, cfg.Validator)
+		}
+	}
+	n.view = newNetView(g, n.chain)
+	n.backing = newBackingPool(g, n.chain)
+	if n.prov, err = newProvService(ctx, n.chain, cfg.PrePropose, cfg.Registerer); err != nil {
+		return nil, err
+	}
+	n.net, err = p2p.New(ctx, p2p.Config{
+		Genesis:     g.Hash(),
+		BasePath:    cfg.BasePath,
+		ListenAddrs: cfg.ListenAddrs,
+		Bootnodes:   cfg.Bootnodes,
+		Chain:       n.view,
+		Sink:        n,
+		Inherents:   n.prov,
+		Registerer:  cfg.Registerer,
+		AnnouncementValidator: func(a *p2p.BlockAnnouncement) error {
+			// The announcement's seal is cheap to check here; execution
+			// happens on import.
+			var parentSlot uint64
+			if s, err := n.chain.Slot(a.Header.ParentHash); err == nil {
+				parentSlot = s
+			}
+			if _, _, err := CheckSeal(g, keys, &a.Header, parentSlot); err != nil {
+				return err
+			}
+			return nil
+		},
+	})
+	if err != nil {
+		n.prov.stop()
+		return nil, fmt.Errorf("network: %w", err)
+	}
+	if cfg.Validator >= 0 {
+		// The block builder is a separate libp2p client, as a Substrate
+		// block author talks to the provisioner over the inherent protocol.
+		n.builder, err = libp2p.New(libp2p.NoListenAddrs, libp2p.DisableRelay())
+		if err != nil {
+			n.net.Close()
+			n.prov.stop()
+			return nil, fmt.Errorf("block builder host: %w", err)
+		}
+		n.client = inherentclient.New(n.builder, g.Hash(), inherentclient.WithTimeout(cfg.FetchDeadline))
+	}
+	genesis := g.GenesisHeader()
+	n.activate(genesis.Hash(), genesis, types.Hash{})
+	return n, nil
+}
+
+// Addrs are the node's listen multiaddrs with its peer id.
+func (n *Node) Addrs() []string { return n.net.P2PAddrs() }
+
+// Net is the node's network layer.
+func (n *Node) Net() *p2p.Node { return n.net }
+
+// Chain is the node's chain.
+func (n *Node) Chain() *Chain { return n.chain }
+
+// Run imports blocks and authors in the node's slots until ctx ends, then
+// shuts everything down.
+func (n *Node) Run(ctx context.Context) error {
+	defer n.close()
+	slot := time.Duration(n.g.SlotMillis) * time.Millisecond
+	start := time.UnixMilli(n.g.GenesisUnixMillis)
+	var authoring sync.WaitGroup
+	defer authoring.Wait()
+	for {
+		now := time.Now()
+		next := uint64(0)
+		if now.After(start) {
+			next = uint64(now.Sub(start)/slot) + 1
+		}
+		timer := time.NewTimer(time.Until(start.Add(time.Duration(next) * slot)))
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return nil
+		case a := <-n.imports:
+			timer.Stop()
+			n.importAnnouncement(ctx, a)
+		case <-timer.C:
+			if n.kp != nil && next == 0 {
+				// Genesis: back the first candidates, as every later leaf does.
+				n.mu.Lock()
+				leaf := n.leaf
+				n.mu.Unlock()
+				n.duties(ctx, leaf)
+			}
+			if n.kp != nil && next > 0 && int(n.g.SlotAuthor(next)) == n.cfg.Validator {
+				authoring.Add(1)
+				go func() {
+					defer authoring.Done()
+					n.author(ctx, next)
+				}()
+			}
+		}
+	}
+}
+
+func (n *Node) close() {
+	if n.adv != nil {
+		n.adv.close()
+	}
+	if n.builder != nil {
+		n.builder.Close()
+	}
+	n.net.Close()
+	n.prov.stop()
+}
+
+// activate makes leaf the provisioner's and the network's active leaf and
+// performs the validator's duties for it.
+func (n *Node) activate(leaf types.Hash, h types.Header, old types.Hash) {
+	n.mu.Lock()
+	n.leaf = leaf
+	n.mu.Unlock()
+	n.view.setLeaf(leaf, old)
+	n.prov.activate(leaf, h.Number, old)
+	if !old.IsZero() {
+		n.net.PruneRelayParent(old)
+		n.backing.prune(old)
+	}
+}
+
+func (n *Node) importAnnouncement(ctx context.Context, a *p2p.BlockAnnouncement) {
+	var body BlockBody
+	if err := types.DecodeOwned(a.Body, &body, codec.DefaultLimits); err != nil {
+		log.Warnw("undecodable block body", "number", a.Header.Number, "err", err)
+		return
+	}
+	b := &Block{Header: a.Header, Body: body}
+	imp, err := n.chain.Import(b)
+	if err != nil {
+		log.Warnw("block refused", "number", a.Header.Number, "err", err)
+		return
+	}
+	if imp == nil {
+		return
+	}
+	if n.cfg.Recorder != nil {
+		n.cfg.Recorder.Block(b, imp, time.Now())
+	}
+	log.Debugw("imported", "number", imp.Header.Number, "hash", imp.Hash, "author", imp.Author, "best", imp.BecameBest)
+	if !imp.BecameBest {
+		return
+	}
+	n.activate(imp.Hash, imp.Header, imp.OldBest)
+	if n.kp != nil {
+		n.duties(ctx, imp.Hash)
+	}
+}
+
+// duties: sign and gossip the availability bitfield for the new leaf, and
+// back the candidates of the cores this validator's group serves.
+func (n *Node) duties(ctx context.Context, leaf types.Hash) {
+	h, st, err := n.chain.HeaderAndState(leaf)
+	if err != nil {
+		return
+	}
+	me := types.ValidatorIndex(n.cfg.Validator)
+	ctxSig := types.SigningContext{SessionIndex: n.g.Session, ParentHash: leaf}
+	bf := types.SignBitfield(n.kp, AvailabilityBitfield(st), me, ctxSig)
+	if err := n.net.PublishBitfield(ctx, leaf, bf); err != nil && ctx.Err() == nil {
+		log.Warnw("publish bitfield", "leaf", leaf, "err", err)
+	}
+	if n.cfg.Adversary {
+		n.misbehave(ctx, leaf, st)
+	}
+	groups := n.g.Groups()
+	for core := types.CoreIndex(0); int(core) < n.g.Cores; core++ {
+		group := groups[n.g.GroupForCore(core)]
+		pos := -1
+		for i, v := range group {
+			if v == me {
+				pos = i
+			}
+		}
+		if pos < 0 {
+			continue
+		}
+		cand, err := BuildCandidate(n.g, &h, st, core)
+		if err != nil {
+			log.Warnw("collator", "core", core, "err", err)
+			continue
+		}
+		vote := BackingVote(n.kp, cand, pos == 0, n.g, leaf)
+		bc, err := Backed(cand, len(group), map[int]types.ValidityAttestation{pos: vote})
+		if err != nil {
+			continue
+		}
+		if err := n.net.PublishBackedCandidate(ctx, leaf, &bc); err != nil && ctx.Err() == nil {
+			log.Warnw("publish backed candidate", "core", core, "err", err)
+		}
+	}
+}
+
+// author builds the block of slot on the best block: fetch the inherent
+// from this node's provisioner over the inherent protocol (falling back to
+// the empty inherent on error or timeout, as Polkadot's builder does),
+// apply the runtime's checks, seal and announce.
+func (n *Node) author(ctx context.Context, slot uint64) {
+	n.mu.Lock()
+	leaf := n.leaf
+	n.mu.Unlock()
+	parent, st, err := n.chain.HeaderAndState(leaf)
+	if err != nil {
+		return
+	}
+	if ps, err := n.chain.Slot(leaf); err == nil && ps >= slot {
+		return
+	}
+	if err := n.connectBuilder(ctx); err != nil {
+		log.Warnw("block builder cannot reach its node", "err", err)
+	}
+	start := time.Now()
+	res := n.client.InherentData(ctx, n.net.ID(), &parent)
+	fetch := time.Since(start)
+	if res.Err != nil {
+		log.Warnw("inherent fetch fell back to the empty inherent", "slot", slot, "leaf", leaf, "err", res.Err)
+	}
+	kept, next, _, dropped, err := Sanitize(n.g, n.keys, st, &parent, parent.Number+1, res.Data)
+	if err != nil {
+		log.Errorw("inherent unusable", "slot", slot, "err", err)
+		return
+	}
+	if len(dropped) > 0 {
+		log.Warnw("block builder dropped inherent items the runtime would refuse", "dropped", dropped)
+	}
+	for kept.EncodedSize() > MaxInherentSize && len(kept.BackedCandidates) > 0 {
+		kept.BackedCandidates = kept.BackedCandidates[:len(kept.BackedCandidates)-1]
+		if kept, next, _, _, err = Sanitize(n.g, n.keys, st, &parent, parent.Number+1, kept); err != nil {
+			return
+		}
+	}
+	b := BuildBlock(n.kp, types.ValidatorIndex(n.cfg.Validator), slot, &parent, kept, next, uint32(fetch.Microseconds()), res.FellBack)
+	a := &p2p.BlockAnnouncement{Header: b.Header, Body: types.Encode(&b.Body)}
+	if err := n.net.PublishAnnouncement(ctx, a); err != nil && ctx.Err() == nil {
+		log.Warnw("announce", "slot", slot, "err", err)
+	}
+	log.Infow("authored", "number", b.Header.Number, "slot", slot, "bitfields", len(kept.Bitfields),
+		"backed", len(kept.BackedCandidates), "fetch", fetch, "fallback", res.FellBack)
+}
+
+func (n *Node) connectBuilder(ctx context.Context) error {
+	if len(n.builder.Network().ConnsToPeer(n.net.ID())) > 0 {
+		return nil
+	}
+	ai := peer.AddrInfo{ID: n.net.ID(), Addrs: n.net.Host().Addrs()}
+	cctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	return n.builder.Connect(cctx, ai)
+}
+
+// Sink: validated gossip from the network.
+
+func (n *Node) Bitfield(rp types.Hash, bf *types.UncheckedSignedAvailabilityBitfield) {
+	if n.cfg.Recorder != nil {
+		n.cfg.Recorder.Bitfield(rp, bf.ValidatorIndex, time.Now())
+	}
+	n.prov.feed(rp, &provisioner.SignedBitfield{Bitfield: *bf})
+}
+
+func (n *Node) BackedCandidate(rp types.Hash, c *types.BackedCandidate) {
+	if full := n.backing.add(rp, c); full != nil {
+		n.prov.feed(rp, full)
+	}
+}
+
+func (n *Node) Dispute(set *types.DisputeStatementSet) {
+	n.mu.Lock()
+	leaf := n.leaf
+	n.mu.Unlock()
+	n.prov.feed(leaf, &provisioner.DisputeStatements{Set: *set})
+}
+
+func (n *Node) Misbehavior(r *types.MisbehaviorReport) {
+	n.mu.Lock()
+	leaf := n.leaf
+	n.mu.Unlock()
+	n.prov.feed(leaf, &provisioner.MisbehaviorReport{Report: *r})
+}
+
+func (n *Node) Announcement(a *p2p.BlockAnnouncement) {
+	select {
+	case n.imports <- a:
+	default:
+		log.Warnw("import queue full, announcement dropped", "number", a.Header.Number)
+	}
+}

@@ -1,0 +1,202 @@
+package testnet
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/polkadot-provisioner/provisioner/types"
+)
+
+// BlockReport is one row of the testnet report.
+type BlockReport struct {
+	Number        types.BlockNumber `json:"number"`
+	Hash          string            `json:"hash"`
+	Author        string            `json:"author"`
+	InherentBytes int               `json:"inherent_bytes"`
+	FetchMillis   float64           `json:"fetch_ms"`
+	Bitfields     int               `json:"bitfields"`
+	Backed        int               `json:"backed"`
+	Included      int               `json:"included"`
+	Disputes      int               `json:"disputes"`
+	EmptyFallback bool              `json:"empty_fallback"`
+}
+
+// Report is what `testnet --report FILE` writes.
+type Report struct {
+	Nodes            int                `json:"nodes"`
+	Validators       int                `json:"validators"`
+	Paras            int                `json:"paras"`
+	Cores            int                `json:"cores"`
+	SlotMillis       int64              `json:"slot_ms"`
+	Blocks           []BlockReport      `json:"blocks"`
+	ParasIncluded    map[string]int     `json:"paras_included"`
+	Bitfields        BitfieldStats      `json:"bitfields"`
+	GossipMillis     Percentiles        `json:"gossip_ms"`
+	RejectedMessages map[string]float64 `json:"rejected_messages"`
+	IgnoredMessages  map[string]float64 `json:"ignored_messages"`
+	Graylisted       []string           `json:"graylisted,omitempty"`
+	Faults           []string           `json:"faults,omitempty"`
+	Checks           []Check            `json:"checks"`
+}
+
+// BitfieldStats compares bitfields signed for a leaf with those included in
+// the block built on it.
+type BitfieldStats struct {
+	Signed     int     `json:"signed"`
+	InInherent int     `json:"in_inherent"`
+	Ratio      float64 `json:"ratio"`
+}
+
+// Percentiles of a latency distribution.
+type Percentiles struct {
+	P50 float64 `json:"p50"`
+	P99 float64 `json:"p99"`
+}
+
+// Check is one of the testnet's pass/fail criteria.
+type Check struct {
+	Name   string `json:"name"`
+	Pass   bool   `json:"pass"`
+	Detail string `json:"detail"`
+}
+
+// Recorder is the observer's notebook: it hears every block and bitfield
+// the observer node sees and turns them into a Report.
+type Recorder struct {
+	mu          sync.Mutex
+	g           *Genesis
+	blocks      []BlockReport
+	byHash      map[types.Hash]int // index in blocks
+	leafSeen    map[types.Hash]time.Time
+	signed      map[types.Hash]map[types.ValidatorIndex]bool // leaf -> validators whose bitfield arrived
+	inInherent  map[types.Hash]int                           // leaf -> bitfields included by its child
+	hasChild    map[types.Hash]bool
+	gossip      []float64
+	included    map[types.ParaID]int
+	out         io.Writer
+	printedHead bool
+}
+
+// NewRecorder writes a live table to out (nil: silent).
+func NewRecorder(g *Genesis, out io.Writer) *Recorder {
+	return &Recorder{
+		g: g, byHash: map[types.Hash]int{}, leafSeen: map[types.Hash]time.Time{},
+		signed: map[types.Hash]map[types.ValidatorIndex]bool{}, inInherent: map[types.Hash]int{},
+		hasChild: map[types.Hash]bool{}, included: map[types.ParaID]int{}, out: out,
+	}
+}
+
+// Block records an imported block.
+func (r *Recorder) Block(b *Block, imp *Imported, at time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	inh := &b.Body.Extrinsic.Data
+	row := BlockReport{
+		Number:        b.Header.Number,
+		Hash:          imp.Hash.String(),
+		Author:        fmt.Sprintf("%d (%s)", imp.Author, DevURI(int(imp.Author))),
+		InherentBytes: inh.EncodedSize(),
+		FetchMillis:   float64(b.Body.FetchMicros) / 1000,
+		Bitfields:     len(inh.Bitfields),
+		Backed:        len(inh.BackedCandidates),
+		Disputes:      len(inh.Disputes),
+		EmptyFallback: b.Body.Fallback,
+	}
+	if imp.Result != nil {
+		row.Included = len(imp.Result.Included)
+		for _, p := range imp.Result.Included {
+			r.included[p]++
+		}
+	}
+	r.byHash[imp.Hash] = len(r.blocks)
+	r.blocks = append(r.blocks, row)
+	r.leafSeen[imp.Hash] = at
+	r.inInherent[b.Header.ParentHash] += len(inh.Bitfields)
+	r.hasChild[b.Header.ParentHash] = true
+	if r.out != nil {
+		if !r.printedHead {
+			fmt.Fprintf(r.out, "%6s  %-14s  %-18s  %9s  %6s  %8s  %9s  %9s  %8s\n",
+				"block", "hash", "author", "bitfields", "backed", "included", "bytes", "fetch ms", "fallback")
+			r.printedHead = true
+		}
+		fb := ""
+		if row.EmptyFallback {
+			fb = "EMPTY"
+		}
+		fmt.Fprintf(r.out, "%6d  %-14s  %-18s  %9d  %6d  %8d  %9d  %9.1f  %8s\n",
+			row.Number, row.Hash[:14], row.Author, row.Bitfields, row.Backed, row.Included,
+			row.InherentBytes, row.FetchMillis, fb)
+	}
+}
+
+// Bitfield records a bitfield for leaf arriving at the observer.
+func (r *Recorder) Bitfield(leaf types.Hash, v types.ValidatorIndex, at time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	m := r.signed[leaf]
+	if m == nil {
+		m = map[types.ValidatorIndex]bool{}
+		r.signed[leaf] = m
+	}
+	if m[v] {
+		return
+	}
+	m[v] = true
+	if seen, ok := r.leafSeen[leaf]; ok {
+		r.gossip = append(r.gossip, float64(at.Sub(seen).Microseconds())/1000)
+	}
+}
+
+func percentile(xs []float64, p float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := append([]float64(nil), xs...)
+	sort.Float64s(s)
+	i := int(p * float64(len(s)-1))
+	return s[i]
+}
+
+// Report builds the report so far.
+func (r *Recorder) Report(nodes int) *Report {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	rep := &Report{
+		Nodes: nodes, Validators: len(r.g.Validators), Paras: len(r.g.Paras), Cores: r.g.Cores,
+		SlotMillis: r.g.SlotMillis, Blocks: append([]BlockReport(nil), r.blocks...),
+		ParasIncluded:    map[string]int{},
+		RejectedMessages: map[string]float64{}, IgnoredMessages: map[string]float64{},
+		GossipMillis: Percentiles{P50: percentile(r.gossip, 0.50), P99: percentile(r.gossip, 0.99)},
+	}
+	sort.Slice(rep.Blocks, func(i, j int) bool { return rep.Blocks[i].Number < rep.Blocks[j].Number })
+	for _, p := range r.g.Paras {
+		rep.ParasIncluded[strconv.Itoa(int(p))] = r.included[p]
+	}
+	// Only leaves that got a child count: the last leaf's bitfields have
+	// no block to go into yet.
+	for leaf, vs := range r.signed {
+		if r.hasChild[leaf] {
+			rep.Bitfields.Signed += len(vs)
+			rep.Bitfields.InInherent += min(r.inInherent[leaf], len(vs))
+		}
+	}
+	if rep.Bitfields.Signed > 0 {
+		rep.Bitfields.Ratio = float64(rep.Bitfields.InInherent) / float64(rep.Bitfields.Signed)
+	}
+	return rep
+}
+
+// WriteFile writes the report as indented JSON.
+func (rep *Report) WriteFile(path string) error {
+	raw, err := json.MarshalIndent(rep, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, append(raw, '\n'), 0o644)
+}
