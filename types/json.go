@@ -5,6 +5,10 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/polkadot-provisioner/provisioner/codec"
 )
 
 // The JSON form follows the `decoded` convention of the shared interop
@@ -261,3 +265,24 @@ func (m MisbehaviorReport) MarshalJSON() ([]byte, error) {
 		"second", []any{m.Second.Statement, m.Second.Signature},
 	))
 }
+
+// unmarshalHex reads a 0x-hex JSON string of exactly len(dst) bytes.
+func unmarshalHex(b []byte, dst []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return err
+	}
+	raw, err := hex.DecodeString(strings.TrimPrefix(s, "0x"))
+	if err != nil {
+		return fmt.Errorf("%w: %v", codec.ErrInvalidValue, err)
+	}
+	if len(raw) != len(dst) {
+		return fmt.Errorf("%w: %d bytes, want %d", codec.ErrInvalidValue, len(raw), len(dst))
+	}
+	copy(dst, raw)
+	return nil
+}
+
+func (h *Hash) UnmarshalJSON(b []byte) error        { return unmarshalHex(b, h[:]) }
+func (v *ValidatorID) UnmarshalJSON(b []byte) error { return unmarshalHex(b, v[:]) }
+func (v *CollatorID) UnmarshalJSON(b []byte) error  { return unmarshalHex(b, v[:]) }

@@ -51,6 +51,7 @@ func init() {
 		{name: "hash", synopsis: "print the blake2-256 hash of a hex-encoded value", usage: hashUsage(), run: runHash},
 		{name: "verify", synopsis: "check the signature of a signed availability bitfield", usage: verifyUsage, run: runVerify},
 		{name: "key", synopsis: "derive the public key of a Substrate secret URI", usage: keyUsage, run: runKey},
+		{name: "node", synopsis: "run a testnet validator node (gossip, provisioner, inherent protocol, metrics)", usage: nodeUsage, run: runNode},
 	}
 }
 
