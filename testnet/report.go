@@ -118,6 +118,16 @@ func (r *Recorder) Block(b *Block, imp *Imported, at time.Time) {
 	r.blocks = append(r.blocks, row)
 	r.leafSeen[imp.Hash] = at
 	r.inInherent[b.Header.ParentHash] += len(inh.Bitfields)
+	// A bitfield in the block was signed even if its gossip never reached
+	// the observer: count it among the signed ones.
+	m := r.signed[b.Header.ParentHash]
+	if m == nil {
+		m = map[types.ValidatorIndex]bool{}
+		r.signed[b.Header.ParentHash] = m
+	}
+	for i := range inh.Bitfields {
+		m[inh.Bitfields[i].ValidatorIndex] = true
+	}
 	r.hasChild[b.Header.ParentHash] = true
 	if r.out != nil {
 		if !r.printedHead {
