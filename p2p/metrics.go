@@ -2,6 +2,7 @@ package p2p
 
 import (
 	"errors"
+	"sync"
 	"time"
 
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
@@ -88,9 +89,53 @@ func register(reg prometheus.Registerer, c *prometheus.CounterVec) *prometheus.C
 
 // tracer is the pubsub RawTracer that counts drops and rejects made by
 // pubsub itself (not by our validators, which count their own).
+// It also follows this node's mesh (GRAFT/PRUNE) per topic.
 type tracer struct {
 	m      *metrics
 	topics map[string]Kind
+
+	meshMu sync.Mutex
+	mesh   [numKinds]map[peer.ID]struct{}
+}
+
+func (t *tracer) meshPeers(k Kind) []peer.ID {
+	t.meshMu.Lock()
+	defer t.meshMu.Unlock()
+	out := make([]peer.ID, 0, len(t.mesh[k]))
+	for p := range t.mesh[k] {
+		out = append(out, p)
+	}
+	return out
+}
+
+func (t *tracer) Graft(p peer.ID, topic string) {
+	k, ok := t.topics[topic]
+	if !ok {
+		return
+	}
+	t.meshMu.Lock()
+	if t.mesh[k] == nil {
+		t.mesh[k] = make(map[peer.ID]struct{})
+	}
+	t.mesh[k][p] = struct{}{}
+	t.meshMu.Unlock()
+}
+
+func (t *tracer) Prune(p peer.ID, topic string) {
+	if k, ok := t.topics[topic]; ok {
+		t.meshMu.Lock()
+		delete(t.mesh[k], p)
+		t.meshMu.Unlock()
+	}
+}
+
+// OnClosedOutboundStream: the peer is gone, and with it from every mesh.
+func (t *tracer) OnClosedOutboundStream(p peer.ID) {
+	t.meshMu.Lock()
+	for _, m := range t.mesh {
+		delete(m, p)
+	}
+	t.meshMu.Unlock()
 }
 
 var _ pubsub.RawTracer = (*tracer)(nil)
@@ -123,18 +168,13 @@ func (t *tracer) UndeliverableMessage(*pubsub.Message) {
 	t.m.dropped.WithLabelValues(DropSubscriber).Inc()
 }
 
-func (t *tracer) AddPeer(peer.ID, protocol.ID)                       {}
-func (t *tracer) RemovePeer(peer.ID)                                 {}
-func (t *tracer) OnNewOutboundStream(peer.ID, protocol.ID)           {}
-func (t *tracer) OnClosedOutboundStream(peer.ID)                     {}
-func (t *tracer) Join(string)                                        {}
-func (t *tracer) Leave(string)                                       {}
-func (t *tracer) Graft(peer.ID, string)                              {}
-func (t *tracer) Prune(peer.ID, string)                              {}
-func (t *tracer) ValidateMessage(*pubsub.Message)                    {}
-func (t *tracer) DeliverMessage(*pubsub.Message)                     {}
-func (t *tracer) DuplicateMessage(*pubsub.Message)                   {}
-func (t *tracer) ThrottlePeer(peer.ID)                               {}
-func (t *tracer) RecvRPC(*pubsub.RPC)                                {}
-func (t *tracer) SendRPC(*pubsub.RPC, peer.ID)                       {}
+func (t *tracer) OnNewOutboundStream(peer.ID, protocol.ID)             {}
+func (t *tracer) Join(string)                                          {}
+func (t *tracer) Leave(string)                                         {}
+func (t *tracer) ValidateMessage(*pubsub.Message)                      {}
+func (t *tracer) DeliverMessage(*pubsub.Message)                       {}
+func (t *tracer) DuplicateMessage(*pubsub.Message)                     {}
+func (t *tracer) ThrottlePeer(peer.ID)                                 {}
+func (t *tracer) RecvRPC(*pubsub.RPC)                                  {}
+func (t *tracer) SendRPC(*pubsub.RPC, peer.ID)                         {}
 func (t *tracer) SendRPCCompleted(*pubsub.RPC, peer.ID, time.Duration) {}

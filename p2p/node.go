@@ -1,0 +1,546 @@
+package p2p
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"time"
+
+	logging "github.com/ipfs/go-log/v2"
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	pb "github.com/libp2p/go-libp2p-pubsub/pb"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/p2p/net/connmgr"
+	"golang.org/x/crypto/blake2b"
+
+	"github.com/polkadot-provisioner/provisioner/codec"
+	"github.com/polkadot-provisioner/provisioner/types"
+)
+
+var log = logging.Logger("p2p")
+
+// Node is a provisioner network node: a libp2p host, its gossip topics and
+// the builder protocols. Create it with New and stop it with Close.
+type Node struct {
+	cfg  Config
+	host host.Host
+	cm   *connmgr.BasicConnMgr
+	ps   *pubsub.PubSub
+	m    *metrics
+	vals *validators
+	hub  *FeedHub // nil when Config.AuthorFeed is set
+	feed AuthorFeed
+
+	tracer *tracer
+	topics [numKinds]*pubsub.Topic
+	subs   [numKinds]*pubsub.Subscription
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup // background goroutines
+
+	// Stream handlers in flight; Close waits for them.
+	hmu      sync.Mutex
+	hclosed  bool
+	handlers sync.WaitGroup
+	inflight map[peer.ID]int // inherent requests per peer
+	streams  map[peer.ID]int // author streams per peer
+
+	scoreMu sync.RWMutex
+	scores  map[peer.ID]float64
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// New starts a node: it listens, joins the topics, registers the protocols
+// and starts connecting to the bootnodes in the background. ctx only bounds
+// start-up; the node runs until Close.
+func New(ctx context.Context, cfg Config) (*Node, error) {
+	if err := cfg.setDefaults(); err != nil {
+		return nil, err
+	}
+	bootnodes, err := ParsePeerAddrs(cfg.Bootnodes)
+	if err != nil {
+		return nil, err
+	}
+	direct, err := ParsePeerAddrs(cfg.DirectPeers)
+	if err != nil {
+		return nil, err
+	}
+	key, err := cfg.identity()
+	if err != nil {
+		return nil, err
+	}
+	h, cm, err := newHost(&cfg, key)
+	if err != nil {
+		return nil, err
+	}
+	n := &Node{
+		cfg:      cfg,
+		host:     h,
+		cm:       cm,
+		m:        newMetrics(cfg.Registerer),
+		inflight: make(map[peer.ID]int),
+		streams:  make(map[peer.ID]int),
+		scores:   make(map[peer.ID]float64),
+	}
+	n.ctx, n.cancel = context.WithCancel(context.Background())
+	n.vals = &validators{
+		chain: cfg.Chain, lim: cfg.Limits, m: n.m, hook: cfg.ValidationHook,
+		announce: cfg.AnnouncementValidator, self: h.ID(),
+	}
+	n.feed = cfg.AuthorFeed
+	if n.feed == nil {
+		n.hub = NewFeedHub(cfg.Chain, cfg.Inherent.MaxAuthorHistory)
+		n.hub.onDrop = func() { n.m.dropped.WithLabelValues(DropAuthorHistory).Inc() }
+		n.feed = n.hub
+	}
+	if err := n.startPubSub(direct); err != nil {
+		n.cancel()
+		h.Close()
+		cm.Close()
+		return nil, err
+	}
+	for _, ai := range append(append([]peer.AddrInfo(nil), bootnodes...), direct...) {
+		h.Peerstore().AddAddrs(ai.ID, ai.Addrs, time.Hour*24*365)
+		cm.Protect(ai.ID, "provisioner-static")
+	}
+	if cfg.Inherents != nil {
+		h.SetStreamHandler(InherentProtocol(cfg.Genesis), n.handleInherent)
+	}
+	h.SetStreamHandler(AuthorProtocol(cfg.Genesis), n.handleAuthor)
+
+	n.wg.Add(2)
+	go n.keepConnected(bootnodes)
+	go n.sweepLoop()
+	for _, k := range Kinds {
+		n.wg.Add(1)
+		go n.deliverLoop(k)
+	}
+	_ = ctx
+	log.Infow("p2p node started", "peer", h.ID(), "addrs", h.Addrs())
+	return n, nil
+}
+
+// scoreParams builds the peer-score parameters: only invalid deliveries
+// (P4) cost, first deliveries (P2) earn a little credit, loopback is
+// whitelisted for the IP colocation penalty.
+func (n *Node) scoreParams() (*pubsub.PeerScoreParams, *pubsub.PeerScoreThresholds) {
+	th := DefaultThresholds()
+	if n.cfg.Gossip.Thresholds != nil {
+		th = *n.cfg.Gossip.Thresholds
+	}
+	topics := make(map[string]*pubsub.TopicScoreParams, numKinds)
+	for _, k := range Kinds {
+		topics[TopicName(n.cfg.Genesis, k)] = &pubsub.TopicScoreParams{
+			SkipAtomicValidation:           true,
+			TopicWeight:                    1,
+			TimeInMeshQuantum:              time.Second, // P1 off, but the quantum divides
+			FirstMessageDeliveriesWeight:   1,
+			FirstMessageDeliveriesDecay:    pubsub.ScoreParameterDecay(10 * time.Minute),
+			FirstMessageDeliveriesCap:      20,
+			InvalidMessageDeliveriesWeight: n.cfg.Gossip.InvalidMessageWeight,
+			InvalidMessageDeliveriesDecay:  pubsub.ScoreParameterDecay(time.Hour),
+		}
+	}
+	_, lo4, _ := net.ParseCIDR("127.0.0.0/8")
+	_, lo6, _ := net.ParseCIDR("::1/128")
+	params := &pubsub.PeerScoreParams{
+		Topics:                      topics,
+		TopicScoreCap:               40,
+		AppSpecificScore:            func(peer.ID) float64 { return 0 },
+		AppSpecificWeight:           1,
+		IPColocationFactorWeight:    -5,
+		IPColocationFactorThreshold: 3,
+		IPColocationFactorWhitelist: []*net.IPNet{lo4, lo6},
+		BehaviourPenaltyWeight:      -10,
+		BehaviourPenaltyThreshold:   6,
+		BehaviourPenaltyDecay:       pubsub.ScoreParameterDecay(10 * time.Minute),
+		DecayInterval:               time.Second,
+		DecayToZero:                 0.01,
+		RetainScore:                 10 * time.Minute,
+	}
+	return params, &pubsub.PeerScoreThresholds{
+		GossipThreshold: th.Gossip, PublishThreshold: th.Publish, GraylistThreshold: th.Graylist,
+		AcceptPXThreshold: th.AcceptPX, OpportunisticGraftThreshold: th.OpportunisticGraft,
+	}
+}
+
+// messageID is the content hash of a message: the same bytes on the same
+// topic relayed by different peers are one message.
+func messageID(m *pb.Message) string {
+	h, _ := blake2b.New(20, nil)
+	h.Write([]byte(m.GetTopic()))
+	h.Write([]byte{0})
+	h.Write(m.Data)
+	return string(h.Sum(nil))
+}
+
+func (n *Node) startPubSub(direct []peer.AddrInfo) error {
+	gp := pubsub.DefaultGossipSubParams()
+	gp.HeartbeatInterval = n.cfg.Gossip.HeartbeatInterval
+	if gp.HeartbeatInitialDelay > gp.HeartbeatInterval {
+		gp.HeartbeatInitialDelay = gp.HeartbeatInterval / 2
+	}
+	// Keep the mcache windows at their default duration.
+	scale := float64(pubsub.GossipSubHeartbeatInterval) / float64(gp.HeartbeatInterval)
+	if scale > 1 {
+		gp.HistoryLength = int(float64(gp.HistoryLength) * scale)
+		gp.HistoryGossip = int(float64(gp.HistoryGossip) * scale)
+		gp.DirectConnectTicks = uint64(float64(gp.DirectConnectTicks) * scale)
+		gp.OpportunisticGraftTicks = uint64(float64(gp.OpportunisticGraftTicks) * scale)
+	}
+	params, thresholds := n.scoreParams()
+	tr := &tracer{m: n.m, topics: make(map[string]Kind, numKinds)}
+	n.tracer = tr
+	for _, k := range Kinds {
+		tr.topics[TopicName(n.cfg.Genesis, k)] = k
+	}
+	q := n.cfg.Gossip.QueueSize
+	opts := []pubsub.Option{
+		pubsub.WithGossipSubParams(gp),
+		pubsub.WithMessageSignaturePolicy(pubsub.StrictNoSign),
+		pubsub.WithNoAuthor(),
+		pubsub.WithMessageIdFn(messageID),
+		pubsub.WithPeerExchange(n.cfg.Gossip.PeerExchange),
+		pubsub.WithFloodPublish(true),
+		pubsub.WithPeerScore(params, thresholds),
+		pubsub.WithPeerScoreInspect(pubsub.PeerScoreInspectFn(n.setScores), n.cfg.Gossip.ScoreInspectInterval),
+		pubsub.WithValidateQueueSize(q),
+		pubsub.WithPeerOutboundQueueSize(q),
+		pubsub.WithMaxMessageSize(n.cfg.Limits.maxMessage() + 64<<10),
+		pubsub.WithRawTracer(tr),
+		pubsub.WithSubscriptionFilter(pubsub.WrapLimitSubscriptionFilter(
+			pubsub.NewAllowlistSubscriptionFilter(allTopics(n.cfg.Genesis)...), 64)),
+	}
+	if len(direct) > 0 {
+		opts = append(opts, pubsub.WithDirectPeers(direct))
+	}
+	ps, err := pubsub.NewGossipSub(n.ctx, n.host, opts...)
+	if err != nil {
+		return fmt.Errorf("p2p: gossipsub: %w", err)
+	}
+	n.ps = ps
+	for _, k := range Kinds {
+		name := TopicName(n.cfg.Genesis, k)
+		if err := ps.RegisterTopicValidator(name, n.vals.topicValidator(k, n.vals.forKind(k))); err != nil {
+			return fmt.Errorf("p2p: validator for %s: %w", name, err)
+		}
+		t, err := ps.Join(name)
+		if err != nil {
+			return fmt.Errorf("p2p: join %s: %w", name, err)
+		}
+		n.topics[k] = t
+		sub, err := t.Subscribe(pubsub.WithBufferSize(q))
+		if err != nil {
+			return fmt.Errorf("p2p: subscribe %s: %w", name, err)
+		}
+		n.subs[k] = sub
+	}
+	return nil
+}
+
+func allTopics(genesis types.Hash) []string {
+	out := make([]string, 0, numKinds)
+	for _, k := range Kinds {
+		out = append(out, TopicName(genesis, k))
+	}
+	return out
+}
+
+func (n *Node) setScores(m map[peer.ID]float64) {
+	n.scoreMu.Lock()
+	n.scores = m
+	n.scoreMu.Unlock()
+}
+
+// PeerScore is the gossipsub score of p as of the last inspection
+// (GossipConfig.ScoreInspectInterval); ok is false for a peer without one.
+func (n *Node) PeerScore(p peer.ID) (score float64, ok bool) {
+	n.scoreMu.RLock()
+	defer n.scoreMu.RUnlock()
+	score, ok = n.scores[p]
+	return score, ok
+}
+
+// Thresholds are the node's peer-score thresholds.
+func (n *Node) Thresholds() Thresholds {
+	if n.cfg.Gossip.Thresholds != nil {
+		return *n.cfg.Gossip.Thresholds
+	}
+	return DefaultThresholds()
+}
+
+// deliverLoop hands one topic's accepted messages to the sink (and the
+// built-in author feed), using the value the validator decoded.
+func (n *Node) deliverLoop(k Kind) {
+	defer n.wg.Done()
+	sub := n.subs[k]
+	for {
+		msg, err := sub.Next(n.ctx)
+		if err != nil {
+			return
+		}
+		n.deliver(k, msg.ValidatorData)
+	}
+}
+
+func (n *Node) deliver(k Kind, v any) {
+	sink := n.cfg.Sink
+	var d ProvisionableData
+	switch val := v.(type) {
+	case *BitfieldMessage:
+		if sink != nil {
+			sink.Bitfield(val.RelayParent, &val.Bitfield)
+		}
+		d = ProvisionableData{Kind: KindBitfield, RelayParent: val.RelayParent, Bitfield: &val.Bitfield}
+	case *BackedCandidateMessage:
+		if sink != nil {
+			sink.BackedCandidate(val.RelayParent, &val.Candidate)
+		}
+		d = ProvisionableData{Kind: KindBackedCandidate, RelayParent: val.RelayParent, Candidate: &val.Candidate}
+	case *types.DisputeStatementSet:
+		if sink != nil {
+			sink.Dispute(val)
+		}
+		d = ProvisionableData{Kind: KindDispute, Dispute: val}
+	case *types.MisbehaviorReport:
+		if sink != nil {
+			sink.Misbehavior(val)
+		}
+		d = ProvisionableData{Kind: KindMisbehavior, Misbehavior: val}
+	case *BlockAnnouncement:
+		if sink != nil {
+			sink.Announcement(val)
+		}
+		return
+	default:
+		// Every delivered message went through our validator.
+		log.Errorw("delivered message without decoded value", "topic", k, "type", fmt.Sprintf("%T", v))
+		return
+	}
+	if n.hub != nil {
+		n.hub.Add(d)
+	}
+}
+
+// publish validates data locally (the validators run on our own messages
+// too) and gossips it.
+func (n *Node) publish(ctx context.Context, k Kind, v types.Encoder) error {
+	if n.ctx.Err() != nil {
+		return ErrClosed
+	}
+	vd := &verdict{}
+	err := n.topics[k].Publish(ctx, types.Encode(v), pubsub.WithValidatorData(vd))
+	var ve pubsub.ValidationError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &ve) && vd.result == Reject:
+		return fmt.Errorf("p2p: publish %s: %w: %s", k, ErrPublishReject, vd.reason)
+	case errors.As(err, &ve) && vd.result == Ignore:
+		return fmt.Errorf("p2p: publish %s: %w: %s", k, ErrPublishIgnore, vd.reason)
+	}
+	return fmt.Errorf("p2p: publish %s: %w", k, err)
+}
+
+// PublishBitfield gossips a signed bitfield for relayParent.
+func (n *Node) PublishBitfield(ctx context.Context, relayParent types.Hash, bf types.UncheckedSignedAvailabilityBitfield) error {
+	return n.publish(ctx, KindBitfield, &BitfieldMessage{RelayParent: relayParent, Bitfield: bf})
+}
+
+// PublishBackedCandidate gossips a backed candidate (core index injected)
+// for relayParent.
+func (n *Node) PublishBackedCandidate(ctx context.Context, relayParent types.Hash, c *types.BackedCandidate) error {
+	return n.publish(ctx, KindBackedCandidate, &BackedCandidateMessage{RelayParent: relayParent, Candidate: *c})
+}
+
+// PublishDispute gossips a dispute statement set.
+func (n *Node) PublishDispute(ctx context.Context, set *types.DisputeStatementSet) error {
+	return n.publish(ctx, KindDispute, set)
+}
+
+// PublishMisbehavior gossips a misbehaviour report.
+func (n *Node) PublishMisbehavior(ctx context.Context, r *types.MisbehaviorReport) error {
+	return n.publish(ctx, KindMisbehavior, r)
+}
+
+// PublishAnnouncement gossips a block announcement.
+func (n *Node) PublishAnnouncement(ctx context.Context, a *BlockAnnouncement) error {
+	return n.publish(ctx, KindAnnouncement, a)
+}
+
+// PublishRaw gossips bytes on a topic as they are (for tools and tests that
+// need to send what the typed methods cannot). Local validation still runs.
+func (n *Node) PublishRaw(ctx context.Context, k Kind, data []byte) error {
+	return n.publish(ctx, k, rawEncoder(data))
+}
+
+type rawEncoder []byte
+
+func (r rawEncoder) Encode(w *codec.Writer) { w.Raw(r) }
+
+// PruneRelayParent drops the per-relay-parent state (bitfield dedupe,
+// built-in author feed) of a deactivated leaf. Call it on every leaf
+// deactivation; a periodic sweep also drops state of relay parents the
+// chain view no longer reports active.
+func (n *Node) PruneRelayParent(rp types.Hash) {
+	n.vals.dedupe.prune(rp)
+	if n.hub != nil {
+		n.hub.Prune(rp)
+	}
+}
+
+func (n *Node) sweep() {
+	for _, rp := range n.vals.dedupe.relayParents() {
+		if _, ok := n.cfg.Chain.Leaf(rp); !ok {
+			n.vals.dedupe.prune(rp)
+		}
+	}
+	if n.hub != nil {
+		for _, rp := range n.hub.relayParents() {
+			if _, ok := n.cfg.Chain.Leaf(rp); !ok {
+				n.hub.Prune(rp)
+			}
+		}
+	}
+}
+
+func (n *Node) sweepLoop() {
+	defer n.wg.Done()
+	t := time.NewTicker(n.cfg.SweepInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+			n.sweep()
+		case <-n.ctx.Done():
+			return
+		}
+	}
+}
+
+// keepConnected dials the bootnodes that are not connected, now and then
+// every BootnodeRetry.
+func (n *Node) keepConnected(bootnodes []peer.AddrInfo) {
+	defer n.wg.Done()
+	if len(bootnodes) == 0 {
+		return
+	}
+	t := time.NewTicker(n.cfg.BootnodeRetry)
+	defer t.Stop()
+	for {
+		var wg sync.WaitGroup
+		for _, ai := range bootnodes {
+			if ai.ID == n.host.ID() || n.host.Network().Connectedness(ai.ID) == network.Connected {
+				continue
+			}
+			wg.Add(1)
+			go func(ai peer.AddrInfo) {
+				defer wg.Done()
+				ctx, cancel := context.WithTimeout(n.ctx, 10*time.Second)
+				defer cancel()
+				if err := n.host.Connect(ctx, ai); err != nil && n.ctx.Err() == nil {
+					log.Debugw("bootnode dial failed", "peer", ai.ID, "err", err)
+				}
+			}(ai)
+		}
+		wg.Wait()
+		select {
+		case <-t.C:
+		case <-n.ctx.Done():
+			return
+		}
+	}
+}
+
+// Connect dials a peer and keeps it in the peerstore.
+func (n *Node) Connect(ctx context.Context, ai peer.AddrInfo) error {
+	return n.host.Connect(ctx, ai)
+}
+
+// Host is the libp2p host (for builder clients and tests).
+func (n *Node) Host() host.Host { return n.host }
+
+// ID is the node's peer ID.
+func (n *Node) ID() peer.ID { return n.host.ID() }
+
+// AddrInfo is the node's peer ID and listen addresses.
+func (n *Node) AddrInfo() peer.AddrInfo {
+	return peer.AddrInfo{ID: n.host.ID(), Addrs: n.host.Addrs()}
+}
+
+// P2PAddrs are the node's listen addresses ending in /p2p/<id>, as other
+// nodes take them in Bootnodes or DirectPeers.
+func (n *Node) P2PAddrs() []string {
+	addrs, _ := peer.AddrInfoToP2pAddrs(&peer.AddrInfo{ID: n.host.ID(), Addrs: n.host.Addrs()})
+	out := make([]string, len(addrs))
+	for i, a := range addrs {
+		out[i] = a.String()
+	}
+	return out
+}
+
+// TopicPeers are the peers known to be subscribed to a topic.
+func (n *Node) TopicPeers(k Kind) []peer.ID { return n.topics[k].ListPeers() }
+
+// MeshPeers are the peers in this node's gossipsub mesh for a topic: the
+// ones it forwards every message to. A message relayed before a peer is
+// grafted does not reach it through this node, so a network is ready to
+// carry gossip once the meshes have formed (a heartbeat or two after
+// connecting).
+func (n *Node) MeshPeers(k Kind) []peer.ID { return n.tracer.meshPeers(k) }
+
+// beginHandler registers a stream handler in flight; false once closing.
+func (n *Node) beginHandler() bool {
+	n.hmu.Lock()
+	defer n.hmu.Unlock()
+	if n.hclosed {
+		return false
+	}
+	n.handlers.Add(1)
+	return true
+}
+
+// Close stops the node: stream handlers answer "shutting down" and are
+// waited for, subscriptions and topics are closed, the host is shut down.
+// It is safe to call more than once.
+func (n *Node) Close() error {
+	n.closeOnce.Do(func() {
+		n.host.RemoveStreamHandler(InherentProtocol(n.cfg.Genesis))
+		n.host.RemoveStreamHandler(AuthorProtocol(n.cfg.Genesis))
+		n.hmu.Lock()
+		n.hclosed = true
+		n.hmu.Unlock()
+		n.cancel()
+		if n.hub != nil {
+			n.hub.Close()
+		}
+		n.handlers.Wait()
+		for _, s := range n.subs {
+			if s != nil {
+				s.Cancel()
+			}
+		}
+		n.wg.Wait()
+		for _, t := range n.topics {
+			if t != nil {
+				_ = t.Close()
+			}
+		}
+		var errs []error
+		if err := n.host.Close(); err != nil {
+			errs = append(errs, err)
+		}
+		if err := n.cm.Close(); err != nil {
+			errs = append(errs, err)
+		}
+		n.closeErr = errors.Join(errs...)
+	})
+	return n.closeErr
+}

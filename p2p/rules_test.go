@@ -1,0 +1,382 @@
+package p2p
+
+import (
+	"bytes"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/polkadot-provisioner/provisioner/types"
+)
+
+// ruleCase is one validator rule: a peer sends msgs (all but the last are
+// expected to be accepted), the last one gets want/reason.
+type ruleCase struct {
+	name   string
+	kind   Kind
+	msgs   func(f *fixture, rp types.Hash) [][]byte
+	want   Result
+	reason string
+}
+
+func enc(v types.Encoder) []byte { return types.Encode(v) }
+
+func one(b []byte) [][]byte { return [][]byte{b} }
+
+// announcementHook refuses bodies "bad" and ignores bodies "later".
+func announcementHook(a *BlockAnnouncement) error {
+	switch string(a.Body) {
+	case "bad":
+		return errors.New("bad body")
+	case "later":
+		return ErrIgnore
+	}
+	return nil
+}
+
+func ruleCases() []ruleCase {
+	unknown := types.Blake2_256([]byte("not a leaf"))
+	return []ruleCase{
+		// Bitfields.
+		{"bitfield/undecodable", KindBitfield, func(f *fixture, rp types.Hash) [][]byte {
+			return one([]byte{1, 2, 3})
+		}, Reject, ReasonDecode},
+		{"bitfield/trailing_bytes", KindBitfield, func(f *fixture, rp types.Hash) [][]byte {
+			m := f.bitfield(rp, 0, "10000")
+			return one(append(enc(&m), 0))
+		}, Reject, ReasonTrailingBytes},
+		{"bitfield/non_canonical_padding", KindBitfield, func(f *fixture, rp types.Hash) [][]byte {
+			m := f.bitfield(rp, 0, "10000")
+			b := enc(&m)
+			b[32+1] |= 0x80 // a bit past the 5-bit length
+			return one(b)
+		}, Reject, ReasonNonCanonical},
+		{"bitfield/oversize", KindBitfield, func(f *fixture, rp types.Hash) [][]byte {
+			return one(make([]byte, 100<<10+1))
+		}, Reject, ReasonOversize},
+		{"bitfield/validator_index", KindBitfield, func(f *fixture, rp types.Hash) [][]byte {
+			bv, _ := types.BitVecFromString("10000")
+			bf := types.SignBitfield(f.keys[0], bv, 10, types.SigningContext{SessionIndex: f.session, ParentHash: rp})
+			return one(enc(&BitfieldMessage{RelayParent: rp, Bitfield: bf}))
+		}, Reject, ReasonValidatorIndex},
+		{"bitfield/wrong_length", KindBitfield, func(f *fixture, rp types.Hash) [][]byte {
+			m := f.bitfield(rp, 0, "1000")
+			return one(enc(&m))
+		}, Reject, ReasonBitfieldLength},
+		{"bitfield/bad_signature", KindBitfield, func(f *fixture, rp types.Hash) [][]byte {
+			bv, _ := types.BitVecFromString("10000")
+			bf := types.SignBitfield(f.keys[1], bv, 0, types.SigningContext{SessionIndex: f.session, ParentHash: rp})
+			return one(enc(&BitfieldMessage{RelayParent: rp, Bitfield: bf}))
+		}, Reject, ReasonBadSignature},
+		{"bitfield/wrong_session", KindBitfield, func(f *fixture, rp types.Hash) [][]byte {
+			bv, _ := types.BitVecFromString("10000")
+			bf := types.SignBitfield(f.keys[0], bv, 0, types.SigningContext{SessionIndex: f.session + 1, ParentHash: rp})
+			return one(enc(&BitfieldMessage{RelayParent: rp, Bitfield: bf}))
+		}, Reject, ReasonBadSignature},
+		{"bitfield/not_active_leaf", KindBitfield, func(f *fixture, rp types.Hash) [][]byte {
+			m := f.bitfield(unknown, 0, "10000")
+			return one(enc(&m))
+		}, Ignore, ReasonNotActiveLeaf},
+		{"bitfield/second_different", KindBitfield, func(f *fixture, rp types.Hash) [][]byte {
+			a, b := f.bitfield(rp, 3, "10000"), f.bitfield(rp, 3, "01000")
+			return [][]byte{enc(&a), enc(&b)}
+		}, Ignore, ReasonSecondBitfield},
+		{"bitfield/same_resigned", KindBitfield, func(f *fixture, rp types.Hash) [][]byte {
+			a, b := f.bitfield(rp, 3, "10100"), f.bitfield(rp, 3, "10100")
+			return [][]byte{enc(&a), enc(&b)}
+		}, Ignore, ReasonDuplicate},
+
+		// Backed candidates.
+		{"backed/undecodable", KindBackedCandidate, func(f *fixture, rp types.Hash) [][]byte {
+			m := f.backed(rp, 0, 2)
+			b := enc(&m)
+			return one(b[:len(b)-3])
+		}, Reject, ReasonDecode},
+		{"backed/bad_vote", KindBackedCandidate, func(f *fixture, rp types.Hash) [][]byte {
+			m := f.backed(rp, 1, 2)
+			m.Candidate.ValidityVotes[1].Signature[5] ^= 1
+			return one(enc(&m))
+		}, Reject, ReasonBadSignature},
+		{"backed/not_enough_votes", KindBackedCandidate, func(f *fixture, rp types.Hash) [][]byte {
+			m := f.backed(rp, 1, 1)
+			return one(enc(&m))
+		}, Reject, ReasonNotEnoughVotes},
+		{"backed/votes_mismatch", KindBackedCandidate, func(f *fixture, rp types.Hash) [][]byte {
+			m := f.backed(rp, 1, 2)
+			m.Candidate.ValidityVotes = m.Candidate.ValidityVotes[:1]
+			return one(enc(&m))
+		}, Reject, ReasonVotesMismatch},
+		{"backed/core_mismatch", KindBackedCandidate, func(f *fixture, rp types.Hash) [][]byte {
+			m := f.backed(rp, 0, 2)
+			m.Candidate.ValidatorIndices, _ = types.InjectCoreIndex(types.BitVecFromBools([]bool{true, true}), 1)
+			return one(enc(&m))
+		}, Reject, ReasonCoreIndex},
+		{"backed/core_out_of_range", KindBackedCandidate, func(f *fixture, rp types.Hash) [][]byte {
+			m := f.backed(rp, 0, 2)
+			m.Candidate.ValidatorIndices, _ = types.InjectCoreIndex(types.BitVecFromBools([]bool{true, true}), 9)
+			return one(enc(&m))
+		}, Reject, ReasonCoreIndex},
+		{"backed/not_active_leaf", KindBackedCandidate, func(f *fixture, rp types.Hash) [][]byte {
+			m := f.backed(unknown, 0, 2)
+			return one(enc(&m))
+		}, Ignore, ReasonNotActiveLeaf},
+
+		// Disputes.
+		{"dispute/bad_signature", KindDispute, func(f *fixture, rp types.Hash) [][]byte {
+			s := f.dispute(types.Hash{9}, 0, 1)
+			s.Statements[1].Signature[0] ^= 1
+			return one(enc(&s))
+		}, Reject, ReasonBadSignature},
+		{"dispute/validator_index", KindDispute, func(f *fixture, rp types.Hash) [][]byte {
+			s := f.dispute(types.Hash{9}, 0)
+			s.Statements[0].ValidatorIndex = 10
+			return one(enc(&s))
+		}, Reject, ReasonValidatorIndex},
+		{"dispute/empty", KindDispute, func(f *fixture, rp types.Hash) [][]byte {
+			return one(enc(&types.DisputeStatementSet{CandidateHash: types.Hash{9}, Session: f.session}))
+		}, Reject, ReasonEmpty},
+		{"dispute/unknown_session", KindDispute, func(f *fixture, rp types.Hash) [][]byte {
+			s := f.dispute(types.Hash{9}, 0)
+			s.Session = f.session + 1
+			return one(enc(&s))
+		}, Ignore, ReasonUnknownSession},
+
+		// Misbehaviour reports.
+		{"misbehavior/not_contradictory", KindMisbehavior, func(f *fixture, rp types.Hash) [][]byte {
+			r := f.misbehavior(types.Hash{9}, 2)
+			r.Second = r.First
+			return one(enc(&r))
+		}, Reject, ReasonNotContradictory},
+		{"misbehavior/bad_signature", KindMisbehavior, func(f *fixture, rp types.Hash) [][]byte {
+			r := f.misbehavior(types.Hash{9}, 2)
+			r.ValidatorIndex = 3
+			return one(enc(&r))
+		}, Reject, ReasonBadSignature},
+		{"misbehavior/validator_index", KindMisbehavior, func(f *fixture, rp types.Hash) [][]byte {
+			r := f.misbehavior(types.Hash{9}, 2)
+			r.ValidatorIndex = 1000
+			return one(enc(&r))
+		}, Reject, ReasonValidatorIndex},
+
+		// Announcements.
+		{"announcement/refused_body", KindAnnouncement, func(f *fixture, rp types.Hash) [][]byte {
+			return one(enc(&BlockAnnouncement{Header: types.Header{Number: 1}, Body: []byte("bad")}))
+		}, Reject, ReasonAnnouncement},
+		{"announcement/ignored_body", KindAnnouncement, func(f *fixture, rp types.Hash) [][]byte {
+			return one(enc(&BlockAnnouncement{Header: types.Header{Number: 1}, Body: []byte("later")}))
+		}, Ignore, ReasonAnnouncementIgnore},
+		{"announcement/oversize_body", KindAnnouncement, func(f *fixture, rp types.Hash) [][]byte {
+			return one(enc(&BlockAnnouncement{Header: types.Header{Number: 1}, Body: bytes.Repeat([]byte{1}, 1025)}))
+		}, Reject, ReasonOversize},
+	}
+}
+
+// TestValidatorRules: for each rule a peer sends the offending message over
+// real gossip; the node's validator gives the expected outcome, a Reject
+// costs the sender score and an Ignore does not.
+func TestValidatorRules(t *testing.T) {
+	f := testFixture(t)
+	for _, tc := range ruleCases() {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			rp := leafHash(1)
+			ev := newEvents()
+			n := newTestNode(t, newFakeChain(f, rp), newRecSink(), func(c *Config) {
+				c.ValidationHook = ev.hook
+				c.AnnouncementValidator = announcementHook
+				c.Limits = DefaultLimits()
+				c.Limits.AnnouncementBody = 1024
+			})
+			bad := newRawPeer(t)
+			bad.link(t, n)
+			msgs := tc.msgs(f, rp)
+			for i, m := range msgs {
+				bad.send(t, tc.kind, m)
+				got := ev.waitFrom(t, bad.h.ID(), i, 5*time.Second)
+				want, reason := Accept, ""
+				if i == len(msgs)-1 {
+					want, reason = tc.want, tc.reason
+				}
+				if got.Kind != tc.kind || got.Result != want || got.Reason != reason {
+					t.Fatalf("message %d: got %v/%d/%q, want %v/%d/%q", i, got.Kind, got.Result, got.Reason, tc.kind, want, reason)
+				}
+			}
+			switch tc.want {
+			case Reject:
+				waitUntil(t, 3*time.Second, "score below zero", func() bool {
+					s, ok := n.PeerScore(bad.h.ID())
+					return ok && s < 0
+				})
+			case Ignore:
+				time.Sleep(150 * time.Millisecond) // a few score inspections
+				if s, ok := n.PeerScore(bad.h.ID()); !ok || s < 0 {
+					t.Fatalf("score after an ignored message: %v (known %v), want >= 0", s, ok)
+				}
+			}
+		})
+	}
+}
+
+// TestGraylist: a peer that keeps sending bad messages is graylisted: its
+// score falls below the graylist threshold and its next (valid) message is
+// not even validated, while another peer's message still is.
+func TestGraylist(t *testing.T) {
+	f := testFixture(t)
+	rp := leafHash(1)
+	chain := newFakeChain(f, rp)
+	ev := newEvents()
+	sink := newRecSink()
+	n := newTestNode(t, chain, sink, func(c *Config) { c.ValidationHook = ev.hook })
+	good := newTestNode(t, chain, nil)
+	bad := newRawPeer(t)
+	bad.link(t, n)
+	connect(t, good.Host(), n.Host())
+	waitUntil(t, 5*time.Second, "topic peers", func() bool { return contains(good.TopicPeers(KindBitfield), n.ID()) })
+
+	// Bad messages until the score is under the graylist threshold; from
+	// then on the peer's RPCs are dropped unread.
+	gray := n.Thresholds().Graylist
+	sent := 0
+	for ; sent < 10; sent++ {
+		if s, ok := n.PeerScore(bad.h.ID()); ok && s < gray {
+			break
+		}
+		bad.send(t, KindBitfield, []byte{byte(sent)})
+		if got := ev.waitFrom(t, bad.h.ID(), sent, 5*time.Second); got.Result != Reject {
+			t.Fatalf("bad message %d: %+v", sent, got)
+		}
+		// Let a score inspection pass.
+		time.Sleep(60 * time.Millisecond)
+	}
+	waitUntil(t, 3*time.Second, "graylisting", func() bool {
+		s, ok := n.PeerScore(bad.h.ID())
+		return ok && s < gray
+	})
+	s, _ := n.PeerScore(bad.h.ID())
+	t.Logf("bad peer score %.1f after %d rejected messages, graylist threshold %.1f", s, sent, gray)
+
+	valid := f.bitfield(rp, 4, "11111")
+	bad.send(t, KindBitfield, enc(&valid))
+	other := f.bitfield(rp, 5, "11111")
+	if err := good.PublishBitfield(t.Context(), rp, other.Bitfield); err != nil {
+		t.Fatal(err)
+	}
+	got := ev.waitFrom(t, good.ID(), 0, 5*time.Second)
+	if got.Result != Accept {
+		t.Fatalf("good peer's bitfield: %+v", got)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if c := ev.countFrom(bad.h.ID()); c != sent {
+		t.Fatalf("graylisted peer's message was validated (%d events)", c)
+	}
+	select {
+	case d := <-sink.ch:
+		if d.Bitfield.ValidatorIndex != 5 {
+			t.Fatalf("delivered bitfield of validator %d", d.Bitfield.ValidatorIndex)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("good bitfield not delivered")
+	}
+}
+
+// TestDedupePrunedOnDeactivation: the per-relay-parent dedupe state drops
+// with the leaf, both by PruneRelayParent and by the sweep.
+func TestDedupePrunedOnDeactivation(t *testing.T) {
+	f := testFixture(t)
+	rp := leafHash(2)
+	chain := newFakeChain(f, rp)
+	n := newTestNode(t, chain, nil)
+	ctx := t.Context()
+
+	a, b := f.bitfield(rp, 1, "10000"), f.bitfield(rp, 1, "00001")
+	if err := n.PublishBitfield(ctx, rp, a.Bitfield); err != nil {
+		t.Fatal(err)
+	}
+	err := n.PublishBitfield(ctx, rp, b.Bitfield)
+	if !errors.Is(err, ErrPublishIgnore) {
+		t.Fatalf("second bitfield: %v, want ignored", err)
+	}
+	if got := n.vals.dedupe.size(rp); got != 1 {
+		t.Fatalf("dedupe holds %d bitfields, want 1", got)
+	}
+	n.PruneRelayParent(rp)
+	if got := n.vals.dedupe.size(rp); got != 0 {
+		t.Fatalf("after prune dedupe holds %d", got)
+	}
+	// Pruned: the validator's other bitfield passes (the leaf is still
+	// active in this view).
+	if err := n.PublishBitfield(ctx, rp, b.Bitfield); err != nil {
+		t.Fatalf("after prune: %v", err)
+	}
+	// Deactivation without PruneRelayParent: the sweep drops the state.
+	chain.deactivate(rp)
+	n.sweep()
+	if got := len(n.vals.dedupe.relayParents()); got != 0 {
+		t.Fatalf("after sweep dedupe tracks %d relay parents", got)
+	}
+	c := f.bitfield(rp, 2, "10000")
+	if err := n.PublishBitfield(ctx, rp, c.Bitfield); !errors.Is(err, ErrPublishIgnore) {
+		t.Fatalf("bitfield for a deactivated leaf: %v", err)
+	}
+}
+
+// TestLocalPublishErrors: publishing something the node's own validators
+// reject reports why.
+func TestLocalPublishErrors(t *testing.T) {
+	f := testFixture(t)
+	rp := leafHash(3)
+	reg := prometheus.NewRegistry()
+	n := newTestNode(t, newFakeChain(f, rp), nil, func(c *Config) { c.Registerer = reg })
+	bv, _ := types.BitVecFromString("10000")
+	bf := types.SignBitfield(f.keys[1], bv, 0, types.SigningContext{SessionIndex: f.session, ParentHash: rp})
+	err := n.PublishBitfield(t.Context(), rp, bf)
+	if !errors.Is(err, ErrPublishReject) || !bytes.Contains([]byte(err.Error()), []byte(ReasonBadSignature)) {
+		t.Fatalf("publish of a forged bitfield: %v", err)
+	}
+	if err := n.PublishRaw(t.Context(), KindDispute, []byte{0}); !errors.Is(err, ErrPublishReject) {
+		t.Fatalf("raw garbage: %v", err)
+	}
+	if got := counterValue(t, reg, "provisioner_p2p_gossip_rejected_total", map[string]string{"topic": "bitfield", "reason": ReasonBadSignature}); got != 1 {
+		t.Fatalf("rejected{bitfield,bad_signature} = %v, want 1", got)
+	}
+	if got := counterValue(t, reg, "provisioner_p2p_gossip_rejected_total", map[string]string{"topic": "dispute", "reason": ReasonDecode}); got != 1 {
+		t.Fatalf("rejected{dispute,decode} = %v, want 1", got)
+	}
+}
+
+func counterValue(t testing.TB, g prometheus.Gatherer, name string, labels map[string]string) float64 {
+	t.Helper()
+	mfs, err := g.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+	next:
+		for _, m := range mf.GetMetric() {
+			got := map[string]string{}
+			for _, lp := range m.GetLabel() {
+				got[lp.GetName()] = lp.GetValue()
+			}
+			for k, v := range labels {
+				if got[k] != v {
+					continue next
+				}
+			}
+			return metricValue(m)
+		}
+	}
+	return 0
+}
+
+func metricValue(m *dto.Metric) float64 {
+	if c := m.GetCounter(); c != nil {
+		return c.GetValue()
+	}
+	return m.GetGauge().GetValue()
+}

@@ -1,0 +1,244 @@
+package p2p
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/polkadot-provisioner/provisioner/codec"
+	"github.com/polkadot-provisioner/provisioner/types"
+)
+
+// Request frames are tiny; anything larger is refused unread.
+const maxRequestFrame = 64
+
+// acquire takes one of a peer's concurrent slots in m.
+func (n *Node) acquire(m map[peer.ID]int, p peer.ID) bool {
+	n.hmu.Lock()
+	defer n.hmu.Unlock()
+	if m[p] >= n.cfg.Inherent.MaxPerPeer {
+		return false
+	}
+	m[p]++
+	return true
+}
+
+func (n *Node) release(m map[peer.ID]int, p peer.ID) {
+	n.hmu.Lock()
+	defer n.hmu.Unlock()
+	if m[p]--; m[p] <= 0 {
+		delete(m, p)
+	}
+}
+
+// readRequest reads and decodes one request frame.
+func (n *Node) readRequest(s network.Stream, v types.Decoder, size int) error {
+	_ = s.SetReadDeadline(time.Now().Add(n.cfg.Inherent.ReadTimeout))
+	b, err := ReadFrame(bufio.NewReaderSize(s, maxRequestFrame+16), maxRequestFrame)
+	if err != nil {
+		return err
+	}
+	if len(b) != size {
+		return fmt.Errorf("request of %d bytes, want %d", len(b), size)
+	}
+	return types.DecodeOwned(b, v, codec.Limits{MaxMessageSize: maxRequestFrame})
+}
+
+func (n *Node) writeFrame(s network.Stream, v types.Encoder) error {
+	_ = s.SetWriteDeadline(time.Now().Add(n.cfg.Inherent.WriteTimeout))
+	return WriteFrame(s, v)
+}
+
+// lingerTimeout bounds how long a handler waits for the peer to close its
+// side after the last frame.
+const lingerTimeout = time.Second
+
+// linger closes our write side and waits (bounded) for the peer to close
+// its side, which it does once it has read our last frame: a stream's
+// pending data dies with its connection, so this keeps the last answer of a
+// node that is shutting down from being lost.
+func linger(s network.Stream) {
+	_ = s.CloseWrite()
+	_ = s.SetReadDeadline(time.Now().Add(lingerTimeout))
+	_, _ = io.Copy(io.Discard, io.LimitReader(s, 1<<10))
+}
+
+// codeFor maps a provider error to its wire code.
+func (n *Node) codeFor(ctx context.Context, err error) ErrorCode {
+	switch {
+	case errors.Is(err, ErrUnknownLeaf):
+		return CodeUnknownLeaf
+	case errors.Is(err, ErrShuttingDown), n.ctx.Err() != nil:
+		return CodeShuttingDown
+	case errors.Is(err, ErrNotReady), errors.Is(err, context.DeadlineExceeded), ctx.Err() != nil:
+		return CodeNotReady
+	}
+	return CodeInternal
+}
+
+// handleInherent serves one inherent request: read the relay parent, hold
+// the request until the provider answers or the deadline passes, answer
+// with the InherentData map or an error code.
+func (n *Node) handleInherent(s network.Stream) {
+	if !n.beginHandler() {
+		_ = s.Reset()
+		return
+	}
+	defer n.handlers.Done()
+	code := n.serveInherent(s)
+	n.m.inherent.WithLabelValues(code.String()).Inc()
+}
+
+func (n *Node) serveInherent(s network.Stream) ErrorCode {
+	defer s.Close()
+	p := s.Conn().RemotePeer()
+	fail := func(code ErrorCode, msg string) ErrorCode {
+		if err := n.writeFrame(s, &InherentResponse{Code: code, Message: msg}); err != nil {
+			_ = s.Reset()
+			return code
+		}
+		linger(s)
+		return code
+	}
+	if !n.acquire(n.inflight, p) {
+		return fail(CodeBusy, fmt.Sprintf("at most %d concurrent requests per peer", n.cfg.Inherent.MaxPerPeer))
+	}
+	defer n.release(n.inflight, p)
+
+	var req InherentRequest
+	if err := n.readRequest(s, &req, InherentRequestSize); err != nil {
+		log.Debugw("malformed inherent request", "peer", p, "err", err)
+		return fail(CodeMalformed, err.Error())
+	}
+	hold := n.cfg.Inherent.DefaultHold
+	if req.TimeoutMillis > 0 {
+		hold = time.Duration(req.TimeoutMillis) * time.Millisecond
+	}
+	hold = min(hold, n.cfg.Inherent.MaxHold)
+	ctx, cancel := context.WithTimeout(n.ctx, hold)
+	defer cancel()
+
+	data, err := n.cfg.Inherents.RequestInherentData(ctx, req.RelayParent)
+	if err == nil && data == nil {
+		err = fmt.Errorf("%w: provider returned no data", ErrInternal)
+	}
+	if err != nil {
+		code := n.codeFor(ctx, err)
+		msg := err.Error()
+		if code == CodeNotReady && errors.Is(err, context.DeadlineExceeded) {
+			msg = fmt.Sprintf("no inherent data within %v", hold)
+		}
+		return fail(code, msg)
+	}
+	resp := &InherentResponse{Code: CodeOK, Data: types.NewParachainsInherentDataMap(data)}
+	if err := n.writeFrame(s, resp); err != nil {
+		log.Debugw("inherent response not delivered", "peer", p, "err", err)
+		_ = s.Reset()
+		return CodeOK
+	}
+	linger(s)
+	return CodeOK
+}
+
+// maxAuthorFrame bounds one author frame: the largest gossip value plus
+// its envelope.
+func (l *Limits) maxAuthorFrame() int { return l.maxMessage() + 1024 }
+
+// handleAuthor serves one author stream: read the relay parent, then send
+// every piece of provisionable data for it, ending with an End frame.
+func (n *Node) handleAuthor(s network.Stream) {
+	if !n.beginHandler() {
+		_ = s.Reset()
+		return
+	}
+	defer n.handlers.Done()
+	code := n.serveAuthor(s)
+	n.m.author.WithLabelValues(code.String()).Inc()
+}
+
+func (n *Node) serveAuthor(s network.Stream) ErrorCode {
+	defer s.Close()
+	p := s.Conn().RemotePeer()
+	// Before the reader goroutine starts, end lingers itself; after, the
+	// deferred wait for the reader does (bounded by lingerTimeout).
+	readerStarted := false
+	end := func(code ErrorCode, msg string) ErrorCode {
+		if err := n.writeFrame(s, &AuthorFrame{Code: code, Message: msg}); err != nil {
+			_ = s.Reset()
+			return code
+		}
+		if readerStarted {
+			_ = s.CloseWrite()
+		} else {
+			linger(s)
+		}
+		return code
+	}
+	if !n.acquire(n.streams, p) {
+		return end(CodeBusy, fmt.Sprintf("at most %d author streams per peer", n.cfg.Inherent.MaxPerPeer))
+	}
+	defer n.release(n.streams, p)
+
+	var req AuthorRequest
+	if err := n.readRequest(s, &req, 32); err != nil {
+		return end(CodeMalformed, err.Error())
+	}
+	ctx, cancel := context.WithCancel(n.ctx)
+	defer cancel()
+	// The subscriber closing its side (or resetting) ends the stream.
+	_ = s.SetReadDeadline(time.Time{})
+	readerDone := make(chan struct{})
+	readerStarted = true
+	go func() {
+		defer close(readerDone)
+		_, _ = io.Copy(io.Discard, io.LimitReader(s, 1<<10))
+		cancel()
+	}()
+	// Runs before the deferred Close: give the subscriber lingerTimeout to
+	// read the last frame and close, then unblock the reader.
+	defer func() {
+		select {
+		case <-readerDone:
+		case <-time.After(lingerTimeout):
+			_ = s.Reset()
+			<-readerDone
+		}
+	}()
+
+	ch, err := n.feed.SubscribeAuthor(ctx, req.RelayParent)
+	if err != nil {
+		return end(n.codeFor(ctx, err), err.Error())
+	}
+	for {
+		select {
+		case d, ok := <-ch:
+			if !ok {
+				if n.ctx.Err() != nil {
+					return end(CodeShuttingDown, "")
+				}
+				if ctx.Err() != nil {
+					_ = s.Reset()
+					return CodeOK
+				}
+				return end(CodeLeafEnded, "")
+			}
+			if err := n.writeFrame(s, &AuthorFrame{Data: &d}); err != nil {
+				_ = s.Reset()
+				return CodeInternal
+			}
+		case <-ctx.Done():
+			// Drain nothing: the feed closes ch when it sees ctx done.
+			if n.ctx.Err() != nil {
+				return end(CodeShuttingDown, "")
+			}
+			_ = s.Reset()
+			return CodeOK
+		}
+	}
+}

@@ -1,0 +1,402 @@
+package p2p
+
+import (
+	"context"
+	"errors"
+	"sync"
+
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/polkadot-provisioner/provisioner/codec"
+	"github.com/polkadot-provisioner/provisioner/types"
+)
+
+// Result is the outcome of validating one gossip message.
+type Result = pubsub.ValidationResult
+
+const (
+	Accept = pubsub.ValidationAccept
+	Reject = pubsub.ValidationReject
+	Ignore = pubsub.ValidationIgnore
+)
+
+// Reasons of Reject and Ignore outcomes (metric labels and ValidationEvent).
+const (
+	// Reject: provably bad.
+	ReasonDecode            = "decode"             // undecodable bytes
+	ReasonOversize          = "oversize"           // over the topic's size limit
+	ReasonLimit             = "limit"              // a sequence over its limit
+	ReasonNonCanonical      = "non_canonical"      // a non-canonical encoding
+	ReasonTrailingBytes     = "trailing_bytes"     // bytes after the value
+	ReasonValidatorIndex    = "validator_index"    // index out of range for the session
+	ReasonBitfieldLength    = "bitfield_length"    // not one bit per availability core
+	ReasonBadSignature      = "bad_signature"      // an sr25519 signature does not verify
+	ReasonVotesMismatch     = "votes_mismatch"     // votes do not follow validator_indices
+	ReasonNotEnoughVotes    = "not_enough_votes"   // fewer backing votes than required
+	ReasonCoreIndex         = "core_index"         // missing, out of range or inconsistent core index
+	ReasonSession           = "session"            // v2 descriptor for another session
+	ReasonDescriptorVersion = "descriptor_version" // unknown candidate descriptor version
+	ReasonEmpty             = "empty"              // a dispute set without statements
+	ReasonNotContradictory  = "not_contradictory"  // a misbehaviour report proving nothing
+	ReasonAnnouncement      = "announcement"       // refused by the announcement validator
+	// Ignore: cannot be judged yet, or redundant.
+	ReasonNotActiveLeaf      = "not_active_leaf"      // relay parent not an active leaf
+	ReasonUnknownSession     = "unknown_session"      // session unknown to the chain view
+	ReasonUnknownGroup       = "unknown_group"        // chain view cannot name the backing group
+	ReasonRelayParent        = "relay_parent"         // descriptor relay parent is not the leaf
+	ReasonDuplicate          = "duplicate"            // same bitfield from that validator again
+	ReasonSecondBitfield     = "second_bitfield"      // a different bitfield from that validator
+	ReasonAnnouncementIgnore = "announcement_ignored" // ignored by the announcement validator
+)
+
+// ValidationEvent describes one validation outcome (Config.ValidationHook).
+type ValidationEvent struct {
+	Kind   Kind
+	From   peer.ID // the peer that sent it; this node for local publishes
+	Local  bool
+	Result Result
+	Reason string // empty for Accept
+}
+
+// validators holds the per-topic validation state of a node.
+type validators struct {
+	chain    ChainView
+	lim      Limits
+	m        *metrics
+	hook     func(ValidationEvent)
+	announce func(*BlockAnnouncement) error
+	self     peer.ID
+
+	keys   keyCache
+	dedupe dedupe
+}
+
+// verdict carries the reason of a local publish's validation back to the
+// publisher (passed in as ValidatorData).
+type verdict struct {
+	result Result
+	reason string
+}
+
+// decodeReason names the decode error class.
+func decodeReason(err error) string {
+	switch {
+	case errors.Is(err, codec.ErrOversize):
+		return ReasonOversize
+	case errors.Is(err, codec.ErrLimitExceeded):
+		return ReasonLimit
+	case errors.Is(err, codec.ErrNonCanonical), errors.Is(err, codec.ErrNonCanonicalCompact):
+		return ReasonNonCanonical
+	case errors.Is(err, codec.ErrTrailingBytes):
+		return ReasonTrailingBytes
+	}
+	return ReasonDecode
+}
+
+// topicValidator adapts a validation function to pubsub: it decodes nothing
+// itself, records the outcome and hands the decoded value on in
+// ValidatorData.
+func (v *validators) topicValidator(k Kind, fn func(data []byte) (any, Result, string)) pubsub.ValidatorEx {
+	return func(_ context.Context, from peer.ID, msg *pubsub.Message) Result {
+		val, res, reason := fn(msg.Data)
+		local := from == v.self
+		if vd, ok := msg.ValidatorData.(*verdict); ok && local {
+			vd.result, vd.reason = res, reason
+		}
+		switch res {
+		case Accept:
+			msg.ValidatorData = val
+			v.m.accepted[k].Inc()
+		case Reject:
+			v.m.results.WithLabelValues(k.String(), "reject").Inc()
+			v.m.rejected.WithLabelValues(k.String(), reason).Inc()
+		default:
+			v.m.results.WithLabelValues(k.String(), "ignore").Inc()
+			v.m.ignored.WithLabelValues(k.String(), reason).Inc()
+		}
+		if v.hook != nil {
+			v.hook(ValidationEvent{Kind: k, From: from, Local: local, Result: res, Reason: reason})
+		}
+		return res
+	}
+}
+
+func (v *validators) validateBitfield(data []byte) (any, Result, string) {
+	m := new(BitfieldMessage)
+	if err := types.DecodeOwned(data, m, v.lim.Bitfield); err != nil {
+		return nil, Reject, decodeReason(err)
+	}
+	leaf, ok := v.chain.Leaf(m.RelayParent)
+	if !ok {
+		return nil, Ignore, ReasonNotActiveLeaf
+	}
+	bf := &m.Bitfield
+	if int64(bf.ValidatorIndex) >= int64(len(leaf.Validators)) {
+		return nil, Reject, ReasonValidatorIndex
+	}
+	if bf.Payload.Len != leaf.NumCores {
+		return nil, Reject, ReasonBitfieldLength
+	}
+	// Only verified bitfields enter the dedupe state, so a forged one can
+	// never shadow the real one; checking first spares a verification.
+	if reason := v.dedupe.seenBitfield(m.RelayParent, bf); reason != "" {
+		return nil, Ignore, reason
+	}
+	key := v.keys.get(leaf.Validators[bf.ValidatorIndex])
+	if key == nil || !bf.Verify(key, types.SigningContext{SessionIndex: leaf.Session, ParentHash: m.RelayParent}) {
+		return nil, Reject, ReasonBadSignature
+	}
+	if reason := v.dedupe.addBitfield(m.RelayParent, bf); reason != "" {
+		return nil, Ignore, reason
+	}
+	return m, Accept, ""
+}
+
+func (v *validators) validateBacked(data []byte) (any, Result, string) {
+	m := new(BackedCandidateMessage)
+	if err := types.DecodeOwned(data, m, v.lim.Backed); err != nil {
+		return nil, Reject, decodeReason(err)
+	}
+	leaf, ok := v.chain.Leaf(m.RelayParent)
+	if !ok {
+		return nil, Ignore, ReasonNotActiveLeaf
+	}
+	c := &m.Candidate
+	desc := &c.Candidate.Descriptor
+	if desc.RelayParent != m.RelayParent {
+		// The candidate was built on another relay parent (async backing):
+		// its votes are signed in a context this leaf cannot tell.
+		return nil, Ignore, ReasonRelayParent
+	}
+	_, core, ok := types.ExtractCoreIndex(c.ValidatorIndices)
+	if !ok || int64(core) >= int64(leaf.NumCores) {
+		return nil, Reject, ReasonCoreIndex
+	}
+	switch desc.Version() {
+	case types.DescriptorV2:
+		if dc, _ := desc.CoreIndex(); dc != core {
+			return nil, Reject, ReasonCoreIndex
+		}
+		if ds, _ := desc.SessionIndex(); ds != leaf.Session {
+			return nil, Reject, ReasonSession
+		}
+	case types.DescriptorUnknown:
+		return nil, Reject, ReasonDescriptorVersion
+	}
+	group, minVotes, err := v.chain.BackingGroup(m.RelayParent, core)
+	if err != nil || len(group) == 0 {
+		return nil, Ignore, ReasonUnknownGroup
+	}
+	minVotes = max(1, min(minVotes, len(group)))
+	keys := func(vi types.ValidatorIndex) types.Verifier {
+		if int64(vi) >= int64(len(leaf.Validators)) {
+			return nil
+		}
+		if k := v.keys.get(leaf.Validators[vi]); k != nil {
+			return k
+		}
+		return nil
+	}
+	ctx := types.SigningContext{SessionIndex: leaf.Session, ParentHash: m.RelayParent}
+	if _, err := c.VerifyBacking(group, keys, ctx, true, core, minVotes); err != nil {
+		switch {
+		case errors.Is(err, types.ErrNotEnoughVotes):
+			return nil, Reject, ReasonNotEnoughVotes
+		case errors.Is(err, types.ErrCoreIndexMismatch):
+			return nil, Reject, ReasonCoreIndex
+		case errors.Is(err, types.ErrValidatorIndex):
+			return nil, Reject, ReasonValidatorIndex
+		case errors.Is(err, types.ErrBadSignature):
+			return nil, Reject, ReasonBadSignature
+		}
+		return nil, Reject, ReasonVotesMismatch
+	}
+	return m, Accept, ""
+}
+
+func (v *validators) validateDispute(data []byte) (any, Result, string) {
+	set := new(types.DisputeStatementSet)
+	if err := types.DecodeOwned(data, set, v.lim.Dispute); err != nil {
+		return nil, Reject, decodeReason(err)
+	}
+	if len(set.Statements) == 0 {
+		return nil, Reject, ReasonEmpty
+	}
+	vals, ok := v.chain.SessionValidators(set.Session)
+	if !ok {
+		return nil, Ignore, ReasonUnknownSession
+	}
+	// Cheap checks for every statement before any signature.
+	for i := range set.Statements {
+		if int64(set.Statements[i].ValidatorIndex) >= int64(len(vals)) {
+			return nil, Reject, ReasonValidatorIndex
+		}
+	}
+	for i := range set.Statements {
+		st := &set.Statements[i]
+		key := v.keys.get(vals[st.ValidatorIndex])
+		if key == nil || !st.Verify(key, set.CandidateHash, set.Session) {
+			return nil, Reject, ReasonBadSignature
+		}
+	}
+	return set, Accept, ""
+}
+
+func (v *validators) validateMisbehavior(data []byte) (any, Result, string) {
+	rep := new(types.MisbehaviorReport)
+	if err := types.DecodeOwned(data, rep, v.lim.Misbehavior); err != nil {
+		return nil, Reject, decodeReason(err)
+	}
+	if rep.First.Statement.Valid == rep.Second.Statement.Valid {
+		return nil, Reject, ReasonNotContradictory
+	}
+	vals, ok := v.chain.SessionValidators(rep.Session)
+	if !ok {
+		return nil, Ignore, ReasonUnknownSession
+	}
+	if int64(rep.ValidatorIndex) >= int64(len(vals)) {
+		return nil, Reject, ReasonValidatorIndex
+	}
+	key := v.keys.get(vals[rep.ValidatorIndex])
+	if key == nil {
+		return nil, Reject, ReasonBadSignature
+	}
+	if err := rep.Verify(key); err != nil {
+		if errors.Is(err, types.ErrNotContradictory) {
+			return nil, Reject, ReasonNotContradictory
+		}
+		return nil, Reject, ReasonBadSignature
+	}
+	return rep, Accept, ""
+}
+
+func (v *validators) validateAnnouncement(data []byte) (any, Result, string) {
+	a := new(BlockAnnouncement)
+	if err := types.DecodeOwned(data, a, v.lim.Announcement); err != nil {
+		return nil, Reject, decodeReason(err)
+	}
+	if len(a.Body) > v.lim.AnnouncementBody {
+		return nil, Reject, ReasonOversize
+	}
+	if v.announce != nil {
+		if err := v.announce(a); err != nil {
+			if errors.Is(err, ErrIgnore) {
+				return nil, Ignore, ReasonAnnouncementIgnore
+			}
+			return nil, Reject, ReasonAnnouncement
+		}
+	}
+	return a, Accept, ""
+}
+
+func (v *validators) forKind(k Kind) func([]byte) (any, Result, string) {
+	switch k {
+	case KindBitfield:
+		return v.validateBitfield
+	case KindBackedCandidate:
+		return v.validateBacked
+	case KindDispute:
+		return v.validateDispute
+	case KindMisbehavior:
+		return v.validateMisbehavior
+	}
+	return v.validateAnnouncement
+}
+
+// keyCache holds parsed (decompressed) validator keys. A key that does not
+// parse is cached as nil: nothing signed by it can verify.
+type keyCache struct {
+	mu   sync.RWMutex
+	keys map[types.ValidatorID]*types.PublicKey
+}
+
+// maxCachedKeys bounds the cache; past it the cache starts over (sessions
+// change slowly, so this only happens after many sessions).
+const maxCachedKeys = 1 << 16
+
+func (c *keyCache) get(id types.ValidatorID) *types.PublicKey {
+	c.mu.RLock()
+	k, ok := c.keys[id]
+	c.mu.RUnlock()
+	if ok {
+		return k
+	}
+	k, err := types.ParsePublicKey(id)
+	if err != nil {
+		k = nil
+	}
+	c.mu.Lock()
+	if c.keys == nil || len(c.keys) >= maxCachedKeys {
+		c.keys = make(map[types.ValidatorID]*types.PublicKey)
+	}
+	c.keys[id] = k
+	c.mu.Unlock()
+	return k
+}
+
+// dedupe remembers, per relay parent, the bitfield accepted from each
+// validator. It is dropped with the leaf (PruneRelayParent or the sweep).
+type dedupe struct {
+	mu  sync.Mutex
+	per map[types.Hash]map[types.ValidatorIndex]string
+}
+
+// seenBitfield reports why bf is redundant ("" when it is not).
+func (d *dedupe) seenBitfield(rp types.Hash, bf *types.UncheckedSignedAvailabilityBitfield) string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.seenLocked(rp, bf)
+}
+
+func (d *dedupe) seenLocked(rp types.Hash, bf *types.UncheckedSignedAvailabilityBitfield) string {
+	got, ok := d.per[rp][bf.ValidatorIndex]
+	switch {
+	case !ok:
+		return ""
+	case got == string(bf.Payload.Bytes):
+		return ReasonDuplicate
+	}
+	return ReasonSecondBitfield
+}
+
+// addBitfield records bf unless one from its validator got there first.
+func (d *dedupe) addBitfield(rp types.Hash, bf *types.UncheckedSignedAvailabilityBitfield) string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if reason := d.seenLocked(rp, bf); reason != "" {
+		return reason
+	}
+	if d.per == nil {
+		d.per = make(map[types.Hash]map[types.ValidatorIndex]string)
+	}
+	m := d.per[rp]
+	if m == nil {
+		m = make(map[types.ValidatorIndex]string)
+		d.per[rp] = m
+	}
+	m[bf.ValidatorIndex] = string(bf.Payload.Bytes)
+	return ""
+}
+
+func (d *dedupe) prune(rp types.Hash) {
+	d.mu.Lock()
+	delete(d.per, rp)
+	d.mu.Unlock()
+}
+
+func (d *dedupe) relayParents() []types.Hash {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	out := make([]types.Hash, 0, len(d.per))
+	for rp := range d.per {
+		out = append(out, rp)
+	}
+	return out
+}
+
+func (d *dedupe) size(rp types.Hash) int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return len(d.per[rp])
+}

@@ -1,0 +1,196 @@
+package provisioner
+
+import (
+	"slices"
+	"time"
+
+	"github.com/polkadot-provisioner/provisioner/types"
+)
+
+// job is the Block Authorship Provisioning Job of one active leaf: the
+// leaf's chain state, the bitfields and candidates provided for it so far,
+// the requests waiting for PRE_PROPOSE and the block authors subscribed to
+// it. Every bound on what it keeps is enforced when data arrives, so its
+// memory is bounded by the leaf's validators, cores and the configured
+// limits. (Dispute votes outlive leaves and are kept by the Provisioner.)
+type job struct {
+	leaf    ActivatedLeaf
+	readyAt time.Time
+	waiters []chan<- InherentResponse
+	subs    []*Subscription
+
+	// Chain state at the leaf, loaded once (it never changes).
+	loaded    bool
+	retryAt   time.Time // after a failed load, no new attempt before this
+	header    types.Header
+	cores     []types.CoreState
+	occupied  []byte               // bit c set: core c is Occupied
+	coreParas [][]types.ParaID     // paras a block on the leaf may back on each core
+	paraCores map[types.ParaID]int // how many cores each para may use
+	sess      *session
+	allowed   map[types.Hash]types.BlockNumber
+
+	onchainLoaded bool
+	onchain       map[DisputeKey]OnChainDispute
+
+	// At most one bitfield per validator: the first with the most set bits.
+	bitfields []heldBitfield
+	// Backed candidates, in arrival order, at most MaxCandidatesPerCore per
+	// core (candidates bound to no core count against their para's cores).
+	candidates []*heldCandidate
+	byHash     map[types.Hash]*heldCandidate
+	perCore    []int
+	unbound    map[types.ParaID]int
+}
+
+type heldBitfield struct {
+	bf   *types.UncheckedSignedAvailabilityBitfield
+	ones int
+}
+
+// session is a cached SessionInfo with what the provisioner derives from it.
+type session struct {
+	index      types.SessionIndex
+	info       SessionInfo
+	groupSizes map[int]bool
+	verifiers  []types.Verifier // parsed lazily
+}
+
+func newSession(idx types.SessionIndex, info SessionInfo) *session {
+	s := &session{index: idx, info: info, groupSizes: make(map[int]bool)}
+	for _, g := range info.Groups {
+		s.groupSizes[len(g)] = true
+	}
+	return s
+}
+
+func (s *session) validators() int { return len(s.info.Validators) }
+
+// verifier parses validator v's key once; nil if v is out of range or the
+// key does not parse.
+func (s *session) verifier(v types.ValidatorIndex, parse func(types.ValidatorID) (types.Verifier, error)) types.Verifier {
+	if int64(v) >= int64(len(s.info.Validators)) {
+		return nil
+	}
+	if s.verifiers == nil {
+		s.verifiers = make([]types.Verifier, len(s.info.Validators))
+	}
+	if s.verifiers[v] == nil {
+		k, err := parse(s.info.Validators[v])
+		if err != nil {
+			return nil
+		}
+		s.verifiers[v] = k
+	}
+	return s.verifiers[v]
+}
+
+// init installs the leaf's chain state and derives the per-core facts that
+// feeding checks against.
+func (j *job) init(header types.Header, cores []types.CoreState, sess *session, allowed []RelayParent) {
+	j.loaded = true
+	j.header, j.cores, j.sess = header, cores, sess
+	j.occupied = make([]byte, (len(cores)+7)/8)
+	j.coreParas = make([][]types.ParaID, len(cores))
+	j.paraCores = make(map[types.ParaID]int)
+	for c := range cores {
+		cs := &cores[c]
+		switch cs.Kind {
+		case types.CoreScheduled:
+			j.coreParas[c] = []types.ParaID{cs.Scheduled.ParaID}
+		case types.CoreOccupied:
+			j.occupied[c/8] |= 1 << (c % 8)
+			if oc := cs.Occupied; oc != nil {
+				if oc.NextUpOnAvailable != nil {
+					j.coreParas[c] = append(j.coreParas[c], oc.NextUpOnAvailable.ParaID)
+				}
+				if oc.NextUpOnTimeOut != nil && !slices.Contains(j.coreParas[c], oc.NextUpOnTimeOut.ParaID) {
+					j.coreParas[c] = append(j.coreParas[c], oc.NextUpOnTimeOut.ParaID)
+				}
+			}
+		}
+		for _, para := range j.coreParas[c] {
+			j.paraCores[para]++
+		}
+	}
+	j.allowed = make(map[types.Hash]types.BlockNumber, len(allowed)+1)
+	for _, rp := range allowed {
+		j.allowed[rp.Hash] = rp.Number
+	}
+	j.allowed[j.leaf.Hash] = j.leaf.Number
+	j.bitfields = make([]heldBitfield, sess.validators())
+	j.byHash = make(map[types.Hash]*heldCandidate)
+	j.perCore = make([]int, len(cores))
+	j.unbound = make(map[types.ParaID]int)
+}
+
+// Discard reasons (the "reason" label of the discarded-data metric).
+const (
+	reasonValidatorIndex = "validator_index"
+	reasonLength         = "length"
+	reasonMalformed      = "malformed"
+	reasonUnoccupied     = "unoccupied_core"
+	reasonSuperseded     = "superseded"
+	reasonDuplicate      = "duplicate"
+	reasonRelayParent    = "relay_parent"
+	reasonHeadMismatch   = "head_mismatch"
+	reasonValidationData = "validation_data"
+	reasonCoreMismatch   = "core_mismatch"
+	reasonWrongCore      = "wrong_core"
+	reasonNoCore         = "no_core"
+	reasonCoreFull       = "core_full"
+	reasonUnknownSession = "unknown_session"
+	reasonAncientSession = "ancient_session"
+	reasonDisputeLimit   = "dispute_limit"
+	reasonBadSignature   = "bad_signature"
+	reasonInvalidProof   = "invalid_proof"
+)
+
+// addBitfield keeps bf if it is the validator's best so far. It applies
+// Polkadot's bitfield selection on arrival, which gives the same result as
+// applying it to every bitfield at request time: a bitfield of the wrong
+// length or with a bit on a core that is not occupied is dropped, and a
+// validator's bitfield is replaced only by one with strictly more set bits
+// (so among equals the first stays).
+func (j *job) addBitfield(bf *types.UncheckedSignedAvailabilityBitfield) string {
+	if int64(bf.ValidatorIndex) >= int64(len(j.bitfields)) {
+		return reasonValidatorIndex
+	}
+	if bf.Payload.Len != len(j.cores) {
+		return reasonLength
+	}
+	if len(bf.Payload.Bytes) != len(j.occupied) {
+		return reasonMalformed
+	}
+	for i, b := range bf.Payload.Bytes {
+		// Padding bits past the length are never occupied either, so a
+		// non-canonical payload is refused here too.
+		if b&^j.occupied[i] != 0 {
+			return reasonUnoccupied
+		}
+	}
+	ones := bf.Payload.CountOnes()
+	held := &j.bitfields[bf.ValidatorIndex]
+	if held.bf != nil && ones <= held.ones {
+		return reasonSuperseded
+	}
+	*held = heldBitfield{bf: bf, ones: ones}
+	return ""
+}
+
+// selectedBitfields are the kept bitfields in ascending validator order.
+func (j *job) selectedBitfields() []types.UncheckedSignedAvailabilityBitfield {
+	n := 0
+	for i := range j.bitfields {
+		if j.bitfields[i].bf != nil {
+			n++
+		}
+	}
+	out := make([]types.UncheckedSignedAvailabilityBitfield, 0, n)
+	for i := range j.bitfields {
+		if b := j.bitfields[i].bf; b != nil {
+			out = append(out, *b)
+		}
+	}
+	return out
+}
