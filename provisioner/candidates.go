@@ -286,13 +286,10 @@ const maxChainSteps = 4096
 // lexicographically smallest by candidate hashes among equally long ones.
 func buildChain(freeCores []int, anc []ancestor, cands []*heldCandidate,
 	byHash map[types.Hash]*heldCandidate, allowed map[types.Hash]types.BlockNumber) []pick {
-	freeSet := make(map[int]bool, len(freeCores))
-	for _, c := range freeCores {
-		freeSet[c] = true
-	}
+	// Paras have few cores and few candidates: slices beat maps here.
 	eligible := make([]*heldCandidate, 0, len(cands))
 	for _, c := range cands {
-		if c.core < 0 || freeSet[c.core] {
+		if c.core < 0 || slices.Contains(freeCores, c.core) {
 			eligible = append(eligible, c)
 		}
 	}
@@ -307,16 +304,16 @@ func buildChain(freeCores []int, anc []ancestor, cands []*heldCandidate,
 	// chain has: any candidate whose parent no other candidate produces.
 	var starts func(c *heldCandidate) bool
 	if len(anc) > 0 {
-		tips := make(map[types.Hash]bool, len(anc))
+		tips := make([]types.Hash, 0, len(anc))
 		for _, a := range anc {
-			tips[a.head] = true
+			tips = append(tips, a.head)
 		}
 		for _, a := range anc {
 			if h, ok := byHash[a.hash]; ok && h.parentKnown && len(tips) > 1 {
-				delete(tips, h.parent)
+				tips = slices.DeleteFunc(tips, func(t types.Hash) bool { return t == h.parent })
 			}
 		}
-		starts = func(c *heldCandidate) bool { return !c.parentKnown || tips[c.parent] }
+		starts = func(c *heldCandidate) bool { return !c.parentKnown || slices.Contains(tips, c.parent) }
 	} else {
 		produced := make(map[types.Hash]bool, len(eligible))
 		for _, c := range eligible {
@@ -324,14 +321,15 @@ func buildChain(freeCores []int, anc []ancestor, cands []*heldCandidate,
 		}
 		starts = func(c *heldCandidate) bool { return !c.parentKnown || !produced[c.parent] }
 	}
-	children := make(map[types.Hash][]*heldCandidate)
-	for _, c := range eligible {
-		if c.parentKnown {
-			children[c.parent] = append(children[c.parent], c)
+	s := chainSearch{allowed: allowed, limit: len(freeCores)}
+	if s.limit > 1 {
+		s.children = make(map[types.Hash][]*heldCandidate)
+		for _, c := range eligible {
+			if c.parentKnown {
+				s.children[c.parent] = append(s.children[c.parent], c)
+			}
 		}
 	}
-
-	s := chainSearch{children: children, allowed: allowed, limit: len(freeCores), usedCores: make(map[int]bool)}
 	for _, c := range eligible {
 		if starts(c) {
 			s.visit(c)
@@ -343,15 +341,9 @@ func buildChain(freeCores []int, anc []ancestor, cands []*heldCandidate,
 
 	// Bound candidates keep their cores; the others take the lowest free
 	// cores left, in chain order.
-	taken := make(map[int]bool, len(s.best))
-	for _, c := range s.best {
-		if c.core >= 0 {
-			taken[c.core] = true
-		}
-	}
 	spare := make([]int, 0, len(freeCores))
 	for _, c := range freeCores {
-		if !taken[c] {
+		if !usesCore(s.best, c) {
 			spare = append(spare, c)
 		}
 	}
@@ -369,26 +361,30 @@ func buildChain(freeCores []int, anc []ancestor, cands []*heldCandidate,
 	return out
 }
 
+func usesCore(chain []*heldCandidate, core int) bool {
+	for _, c := range chain {
+		if c.core == core {
+			return true
+		}
+	}
+	return false
+}
+
 type chainSearch struct {
 	children  map[types.Hash][]*heldCandidate
 	allowed   map[types.Hash]types.BlockNumber
 	limit     int
 	cur, best []*heldCandidate
-	usedCores map[int]bool
 	steps     int
 }
 
-// visit extends the current chain with c (already checked to fit) and
-// explores every continuation, depth first in hash order, so that the first
-// longest chain found is the lexicographically smallest.
+// visit extends the current chain with c and explores every continuation,
+// depth first in hash order, so that the first longest chain found is the
+// lexicographically smallest.
 func (s *chainSearch) visit(c *heldCandidate) {
 	s.steps++
-	if c.core >= 0 {
-		if s.usedCores[c.core] {
-			return
-		}
-		s.usedCores[c.core] = true
-		defer delete(s.usedCores, c.core)
+	if c.core >= 0 && usesCore(s.cur, c.core) {
+		return
 	}
 	s.cur = append(s.cur, c)
 	defer func() { s.cur = s.cur[:len(s.cur)-1] }()

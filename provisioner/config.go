@@ -64,6 +64,7 @@ type Config struct {
 	// verifies before feeding, and checking twice costs ~60 µs a vote.
 	VerifyDisputeStatements bool
 
+	// Timings and bounds; each Default constant above says what it is.
 	PrePropose            time.Duration
 	AssemblyTimeout       time.Duration
 	ChainTimeout          time.Duration

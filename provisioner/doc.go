@@ -19,9 +19,16 @@
 // Each active leaf has a job: the leaf's chain state (loaded once at
 // activation: header, availability cores, session validators and groups,
 // allowed relay parents; the on-chain disputes at the first request), the
-// data provided for it, the requests waiting for PRE_PROPOSE and the block
-// authors subscribed to it. Data for a relay parent without a job is
-// discarded and counted. Deactivation ends the job and frees it.
+// bitfields and backed candidates provided for it, the requests waiting for
+// PRE_PROPOSE and the block authors subscribed to it. Data for a relay
+// parent without a job is discarded and counted. Deactivation ends the job
+// and frees it. Dispute votes (from dispute statements and verified
+// misbehaviour reports) are accepted through any active leaf but kept by
+// the Provisioner across leaves, as Polkadot's dispute coordinator keeps
+// them: a dispute lasts many blocks, and its activity window (180 s) is
+// longer than a leaf's life. They are bounded (MaxDisputes, one valid and
+// one invalid vote per validator) and forgotten once their session leaves
+// the runtime's dispute window (DisputeWindow sessions).
 //
 // # Timing
 //
@@ -80,7 +87,11 @@
 //   - Feeder: Feed(ctx, relayParent, data) queues one decoded, validated
 //     piece of data (*SignedBitfield, *BackedCandidate, *DisputeStatements
 //     or *MisbehaviorReport) for the job of relayParent. It does not wait
-//     for processing. The provisioner takes the value as is and never
+//     for processing. A bitfield belongs to the leaf it was signed for. A
+//     backed candidate may go into a block on any active leaf that has its
+//     relay parent as itself or an allowed ancestor: feed it to each such
+//     leaf (jobs do not share candidates). Dispute statements and
+//     misbehaviour reports may name any active leaf. The provisioner takes the value as is and never
 //     copies or modifies it: do not modify it after Feed. Signatures of
 //     bitfields, backing votes and dispute statements are the network
 //     layer's to check (the provisioner re-checks dispute statements only

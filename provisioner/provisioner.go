@@ -51,8 +51,8 @@ func New(cfg Config) (*Provisioner, error) {
 		return nil, err
 	}
 	return &Provisioner{
-		cfg:   cfg,
-		m:     m,
+		cfg:      cfg,
+		m:        m,
 		jobs:     make(map[types.Hash]*job),
 		cache:    make(map[types.SessionIndex]*session),
 		disputes: make(map[DisputeKey]*disputeRecord),
