@@ -109,7 +109,6 @@ var (
 	ErrMalformed     = errors.New("malformed request")
 	ErrInternal      = errors.New("internal error")
 	ErrLeafEnded     = errors.New("leaf deactivated, stream ended")
-	ErrNoProvider    = errors.New("no inherent provider on this node")
 	ErrClosed        = errors.New("node closed")
 	ErrIgnore        = errors.New("ignore message")
 	ErrPublishIgnore = errors.New("message ignored by local validation")

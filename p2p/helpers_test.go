@@ -23,11 +23,7 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m,
-		// go-log's global writer and libp2p's process-wide singletons.
-		goleak.IgnoreAnyFunction("github.com/ipfs/go-log/v2/writer.(*MirrorWriter).logRoutine"),
-		goleak.IgnoreTopFunction("github.com/libp2p/go-libp2p/p2p/transport/quicreuse.(*reuse).gc"),
-	)
+	goleak.VerifyTestMain(m)
 }
 
 var testGenesis = types.Blake2_256([]byte("p2p test genesis"))

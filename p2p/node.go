@@ -14,6 +14,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/peerstore"
 	"github.com/libp2p/go-libp2p/p2p/net/connmgr"
 	"golang.org/x/crypto/blake2b"
 
@@ -58,9 +59,12 @@ type Node struct {
 }
 
 // New starts a node: it listens, joins the topics, registers the protocols
-// and starts connecting to the bootnodes in the background. ctx only bounds
-// start-up; the node runs until Close.
+// and starts connecting to the bootnodes in the background. ctx is only
+// checked at start-up; the node runs until Close.
 func New(ctx context.Context, cfg Config) (*Node, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	if err := cfg.setDefaults(); err != nil {
 		return nil, err
 	}
@@ -107,7 +111,7 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 		return nil, err
 	}
 	for _, ai := range append(append([]peer.AddrInfo(nil), bootnodes...), direct...) {
-		h.Peerstore().AddAddrs(ai.ID, ai.Addrs, time.Hour*24*365)
+		h.Peerstore().AddAddrs(ai.ID, ai.Addrs, peerstore.PermanentAddrTTL)
 		cm.Protect(ai.ID, "provisioner-static")
 	}
 	if cfg.Inherents != nil {
@@ -122,7 +126,6 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 		n.wg.Add(1)
 		go n.deliverLoop(k)
 	}
-	_ = ctx
 	log.Infow("p2p node started", "peer", h.ID(), "addrs", h.Addrs())
 	return n, nil
 }
@@ -187,6 +190,7 @@ func (n *Node) startPubSub(direct []peer.AddrInfo) error {
 	if gp.HeartbeatInitialDelay > gp.HeartbeatInterval {
 		gp.HeartbeatInitialDelay = gp.HeartbeatInterval / 2
 	}
+	gp.DirectConnectInitialDelay = min(gp.DirectConnectInitialDelay, 2*gp.HeartbeatInterval)
 	// Keep the mcache windows at their default duration.
 	scale := float64(pubsub.GossipSubHeartbeatInterval) / float64(gp.HeartbeatInterval)
 	if scale > 1 {
@@ -375,9 +379,9 @@ func (n *Node) PublishAnnouncement(ctx context.Context, a *BlockAnnouncement) er
 	return n.publish(ctx, KindAnnouncement, a)
 }
 
-// PublishRaw gossips bytes on a topic as they are (for tools and tests that
-// need to send what the typed methods cannot). Local validation still runs.
-func (n *Node) PublishRaw(ctx context.Context, k Kind, data []byte) error {
+// publishRaw gossips bytes on a topic as they are; local validation still
+// runs.
+func (n *Node) publishRaw(ctx context.Context, k Kind, data []byte) error {
 	return n.publish(ctx, k, rawEncoder(data))
 }
 
@@ -508,8 +512,8 @@ func (n *Node) beginHandler() bool {
 }
 
 // Close stops the node: stream handlers answer "shutting down" and are
-// waited for, subscriptions and topics are closed, the host is shut down.
-// It is safe to call more than once.
+// waited for, as are Sink calls in progress; subscriptions and topics are
+// closed and the host is shut down. It is safe to call more than once.
 func (n *Node) Close() error {
 	n.closeOnce.Do(func() {
 		n.host.RemoveStreamHandler(InherentProtocol(n.cfg.Genesis))

@@ -3,6 +3,7 @@ package p2p
 import (
 	"bytes"
 	"errors"
+	"sync"
 	"testing"
 	"time"
 
@@ -336,7 +337,7 @@ func TestLocalPublishErrors(t *testing.T) {
 	if !errors.Is(err, ErrPublishReject) || !bytes.Contains([]byte(err.Error()), []byte(ReasonBadSignature)) {
 		t.Fatalf("publish of a forged bitfield: %v", err)
 	}
-	if err := n.PublishRaw(t.Context(), KindDispute, []byte{0}); !errors.Is(err, ErrPublishReject) {
+	if err := n.publishRaw(t.Context(), KindDispute, []byte{0}); !errors.Is(err, ErrPublishReject) {
 		t.Fatalf("raw garbage: %v", err)
 	}
 	if got := counterValue(t, reg, "provisioner_p2p_gossip_rejected_total", map[string]string{"topic": "bitfield", "reason": ReasonBadSignature}); got != 1 {
@@ -379,4 +380,50 @@ func metricValue(m *dto.Metric) float64 {
 		return c.GetValue()
 	}
 	return m.GetGauge().GetValue()
+}
+
+// blockingSink blocks on its first bitfield until released.
+type blockingSink struct {
+	recSink
+	entered chan struct{}
+	release chan struct{}
+	once    sync.Once
+}
+
+func (s *blockingSink) Bitfield(rp types.Hash, bf *types.UncheckedSignedAvailabilityBitfield) {
+	s.once.Do(func() {
+		close(s.entered)
+		<-s.release
+	})
+}
+
+// TestSlowSinkDropsCounted: when the sink falls behind by more than the
+// queue size, pubsub drops deliveries and the drops are counted.
+func TestSlowSinkDropsCounted(t *testing.T) {
+	f := testFixture(t)
+	reg := prometheus.NewRegistry()
+	sink := &blockingSink{entered: make(chan struct{}), release: make(chan struct{})}
+	leaves := []types.Hash{leafHash(20), leafHash(21)}
+	n := newTestNode(t, newFakeChain(f, leaves...), sink, func(c *Config) {
+		c.Registerer = reg
+		c.Gossip.QueueSize = 4
+	})
+	defer close(sink.release)
+	published := 0
+	for _, rp := range leaves {
+		for v := 0; v < len(f.keys); v++ {
+			m := f.bitfield(rp, types.ValidatorIndex(v), "10000")
+			if err := n.PublishBitfield(t.Context(), rp, m.Bitfield); err != nil {
+				t.Fatal(err)
+			}
+			published++
+			if published == 1 {
+				<-sink.entered
+			}
+		}
+	}
+	// 1 in the sink, at most 4 queued: the rest is dropped and counted.
+	waitUntil(t, 5*time.Second, "drops counted", func() bool {
+		return counterValue(t, reg, "provisioner_p2p_dropped_total", map[string]string{"queue": DropSubscriber}) >= float64(published-1-4)
+	})
 }

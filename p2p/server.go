@@ -103,7 +103,10 @@ func (n *Node) serveInherent(s network.Stream) ErrorCode {
 			_ = s.Reset()
 			return code
 		}
-		linger(s)
+		// Load shedding and garbage get no more of our time.
+		if code != CodeBusy && code != CodeMalformed {
+			linger(s)
+		}
 		return code
 	}
 	if !n.acquire(n.inflight, p) {
@@ -145,10 +148,6 @@ func (n *Node) serveInherent(s network.Stream) ErrorCode {
 	linger(s)
 	return CodeOK
 }
-
-// maxAuthorFrame bounds one author frame: the largest gossip value plus
-// its envelope.
-func (l *Limits) maxAuthorFrame() int { return l.maxMessage() + 1024 }
 
 // handleAuthor serves one author stream: read the relay parent, then send
 // every piece of provisionable data for it, ending with an End frame.

@@ -48,13 +48,21 @@ func TopicName(genesis types.Hash, k Kind) string {
 }
 
 // InherentProtocol is the request-response protocol of block builders:
-// /<genesis hex>/provisioner/inherent/1.
+// /<genesis hex>/provisioner/inherent/1. On one stream the builder writes an
+// InherentRequest frame, the server answers with one InherentResponse
+// frame (frames: unsigned-varint length ++ SCALE). The builder closes the
+// stream after reading the answer; the server waits for that (briefly)
+// before it lets go of the stream.
 func InherentProtocol(genesis types.Hash) protocol.ID {
 	return protocol.ID("/" + hex.EncodeToString(genesis[:]) + "/provisioner/inherent/1")
 }
 
 // AuthorProtocol is the author stream protocol:
-// /<genesis hex>/provisioner/author/1.
+// /<genesis hex>/provisioner/author/1. The subscriber writes one
+// AuthorRequest frame and keeps its write side open; the server sends
+// AuthorFrames (data, then one End frame) until the leaf is deactivated,
+// the node shuts down, or the subscriber closes or resets the stream
+// (which unsubscribes).
 func AuthorProtocol(genesis types.Hash) protocol.ID {
 	return protocol.ID("/" + hex.EncodeToString(genesis[:]) + "/provisioner/author/1")
 }
@@ -172,15 +180,14 @@ func (d *ProvisionableData) Decode(r *codec.Reader) error {
 type ErrorCode uint8
 
 const (
-	CodeOK            ErrorCode = 0
-	CodeUnknownLeaf   ErrorCode = 1 // the relay parent is not an active leaf
-	CodeNotReady      ErrorCode = 2 // no answer before the deadline
-	CodeShuttingDown  ErrorCode = 3
-	CodeMalformed     ErrorCode = 4 // undecodable or oversize request
-	CodeBusy          ErrorCode = 5 // per-peer concurrency limit reached
-	CodeInternal      ErrorCode = 6
-	CodeLeafEnded     ErrorCode = 7 // author stream: the leaf was deactivated
-	maxKnownErrorCode           = CodeLeafEnded
+	CodeOK           ErrorCode = 0
+	CodeUnknownLeaf  ErrorCode = 1 // the relay parent is not an active leaf
+	CodeNotReady     ErrorCode = 2 // no answer before the deadline
+	CodeShuttingDown ErrorCode = 3
+	CodeMalformed    ErrorCode = 4 // undecodable or oversize request
+	CodeBusy         ErrorCode = 5 // per-peer concurrency limit reached
+	CodeInternal     ErrorCode = 6
+	CodeLeafEnded    ErrorCode = 7 // author stream: the leaf was deactivated
 )
 
 func (c ErrorCode) String() string {

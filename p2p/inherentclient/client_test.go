@@ -20,10 +20,7 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m,
-		goleak.IgnoreAnyFunction("github.com/ipfs/go-log/v2/writer.(*MirrorWriter).logRoutine"),
-		goleak.IgnoreTopFunction("github.com/libp2p/go-libp2p/p2p/transport/quicreuse.(*reuse).gc"),
-	)
+	goleak.VerifyTestMain(m)
 }
 
 var genesis = types.Blake2_256([]byte("inherentclient test genesis"))
@@ -68,7 +65,9 @@ type env struct {
 	h      host.Host
 }
 
-func newEnv(t *testing.T, prov p2p.InherentProvider, opts ...Option) *env {
+// base is the part of an env that providers may use: built before the
+// server starts, so handler goroutines read it without a data race.
+func base(t *testing.T) *env {
 	t.Helper()
 	e := &env{chain: &chain{leaves: map[types.Hash]bool{}}}
 	for i := 0; i < 3; i++ {
@@ -81,6 +80,16 @@ func newEnv(t *testing.T, prov p2p.InherentProvider, opts ...Option) *env {
 	}
 	e.parent = types.Header{ParentHash: types.Hash{1}, Number: 41, StateRoot: types.Hash{2}}
 	e.rp = e.parent.Hash()
+	return e
+}
+
+func newEnv(t *testing.T, prov p2p.InherentProvider, opts ...Option) *env {
+	t.Helper()
+	return start(t, base(t), prov, opts...)
+}
+
+func start(t *testing.T, e *env, prov p2p.InherentProvider, opts ...Option) *env {
+	t.Helper()
 	e.chain.leaves[e.rp] = true
 	srv, err := p2p.New(context.Background(), p2p.Config{
 		Genesis:     genesis,
@@ -115,12 +124,13 @@ func (e *env) bitfield(v int, bits string) types.UncheckedSignedAvailabilityBitf
 }
 
 func TestInherentHappyPath(t *testing.T) {
-	var e *env
-	e = newEnv(t, providerFunc(func(ctx context.Context, rp types.Hash) (*types.InherentData, error) {
-		if rp != e.rp {
+	b := base(t)
+	rp, parent, bf := b.rp, b.parent, b.bitfield(0, "11")
+	e := start(t, b, providerFunc(func(ctx context.Context, req types.Hash) (*types.InherentData, error) {
+		if req != rp {
 			return nil, p2p.ErrUnknownLeaf
 		}
-		return &types.InherentData{Bitfields: []types.UncheckedSignedAvailabilityBitfield{e.bitfield(0, "11")}, ParentHeader: e.parent}, nil
+		return &types.InherentData{Bitfields: []types.UncheckedSignedAvailabilityBitfield{bf}, ParentHeader: parent}, nil
 	}))
 	res := e.client.InherentData(t.Context(), e.srv.ID(), &e.parent)
 	if res.FellBack || res.Err != nil {
