@@ -18,14 +18,15 @@ import (
 // tuples as arrays. A candidate descriptor is printed in the layout of its
 // detected version.
 
-// jsonObject is a JSON object that keeps its field order.
-type jsonObject struct {
+// OrderedObject is a JSON object that keeps its keys in insertion order, as
+// the `decoded` convention requires (encoding/json sorts map keys).
+type OrderedObject struct {
 	keys []string
 	vals []any
 }
 
-func obj(kv ...any) *jsonObject {
-	o := &jsonObject{}
+func obj(kv ...any) *OrderedObject {
+	o := &OrderedObject{}
 	for i := 0; i+1 < len(kv); i += 2 {
 		o.keys = append(o.keys, kv[i].(string))
 		o.vals = append(o.vals, kv[i+1])
@@ -33,7 +34,12 @@ func obj(kv ...any) *jsonObject {
 	return o
 }
 
-func (o *jsonObject) MarshalJSON() ([]byte, error) {
+// Add appends a key and its value.
+func (o *OrderedObject) Add(k string, v any) {
+	o.keys, o.vals = append(o.keys, k), append(o.vals, v)
+}
+
+func (o *OrderedObject) MarshalJSON() ([]byte, error) {
 	var b bytes.Buffer
 	b.WriteByte('{')
 	for i, k := range o.keys {
@@ -55,7 +61,7 @@ func (o *jsonObject) MarshalJSON() ([]byte, error) {
 
 func hx(b []byte) string { return "0x" + hex.EncodeToString(b) }
 
-func enum(name string, index uint8, value any) *jsonObject {
+func enum(name string, index uint8, value any) *OrderedObject {
 	return obj("variant", name, "index", index, "value", value)
 }
 

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"strings"
 
@@ -150,45 +149,13 @@ func sameBytes(what string, re, raw []byte) error {
 	return fmt.Errorf("%s: re-encoding differs from the input at offset %d (input %d bytes, re-encoding %d bytes)", what, i, len(raw), len(re))
 }
 
-// ordered is a JSON object that keeps its keys in insertion order, as the
-// `decoded` convention requires (encoding/json sorts map keys).
-type ordered struct {
-	keys []string
-	vals []any
-}
-
-func (o *ordered) add(k string, v any) { o.keys, o.vals = append(o.keys, k), append(o.vals, v) }
-
-func (o *ordered) MarshalJSON() ([]byte, error) {
-	var b bytes.Buffer
-	b.WriteByte('{')
-	for i, k := range o.keys {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		kb, err := json.Marshal(k)
-		if err != nil {
-			return nil, err
-		}
-		vb, err := json.Marshal(o.vals[i])
-		if err != nil {
-			return nil, err
-		}
-		b.Write(kb)
-		b.WriteByte(':')
-		b.Write(vb)
-	}
-	b.WriteByte('}')
-	return b.Bytes(), nil
-}
-
 func renderExtrinsic(v wireValue) (any, error) {
 	x := v.(*types.ParaInherentExtrinsic)
-	o := &ordered{}
-	o.add("version", x.Version)
+	o := &types.OrderedObject{}
+	o.Add("version", x.Version)
 	// []uint8 would marshal as base64; the convention wants a tuple of numbers.
-	o.add("call_index", [2]int{int(x.PalletIndex), int(x.CallIndex)})
-	o.add("data", x.Data)
+	o.Add("call_index", [2]int{int(x.PalletIndex), int(x.CallIndex)})
+	o.Add("data", x.Data)
 	return o, nil
 }
 
@@ -198,14 +165,14 @@ func renderExtrinsic(v wireValue) (any, error) {
 // printable one (18 characters against 8).
 func renderInherentDataMap(v wireValue) (any, error) {
 	m := v.(*types.InherentDataMap)
-	o := &ordered{}
+	o := &types.OrderedObject{}
 	for _, e := range m.Entries {
 		key := string(e.Identifier[:])
 		if !printableASCII(e.Identifier[:]) {
 			key = "0x" + hex.EncodeToString(e.Identifier[:])
 		}
 		if e.Identifier != types.ParachainsInherentIdentifier {
-			o.add(key, "0x"+hex.EncodeToString(e.Data))
+			o.Add(key, "0x"+hex.EncodeToString(e.Data))
 			continue
 		}
 		// The entry is a second, nested encoding: hold it to the same
@@ -217,7 +184,7 @@ func renderInherentDataMap(v wireValue) (any, error) {
 		if err := sameBytes("parachn0 entry", types.Encode(d), e.Data); err != nil {
 			return nil, err
 		}
-		o.add(key, d)
+		o.Add(key, d)
 	}
 	return o, nil
 }
