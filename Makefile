@@ -21,6 +21,11 @@ vet:
 # The whole test suite, with the race detector.
 test: vet
 	$(GO) test -race -timeout 20m $(PKGS)
+	@if ! command -v node >/dev/null 2>&1; then \
+	  echo "make test: NOTE: Node.js not found, the live polkadot-js cross-check was skipped (CI runs it with 'make interop')"; \
+	elif [ ! -d $(JSDIR)/node_modules/@polkadot/types ]; then \
+	  echo "make test: NOTE: polkadot-js packages not installed, the live cross-check was skipped (run 'make interop')"; \
+	fi
 
 test-short:
 	$(GO) test -short $(PKGS)

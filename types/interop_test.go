@@ -14,8 +14,8 @@ import (
 	"github.com/polkadot-provisioner/provisioner/codec"
 )
 
-// interopDir is the shared vector directory beside the project.
-const interopDir = "../../shared/interop"
+// interopDir is the project's copy of the shared interop vectors (see its README for provenance).
+const interopDir = "testdata/interop"
 
 func mustHex(t testing.TB, s string) []byte {
 	t.Helper()
@@ -43,7 +43,7 @@ func vectorFiles(t testing.TB, pattern string) []string {
 	t.Helper()
 	files, err := filepath.Glob(filepath.Join(interopDir, pattern))
 	if err != nil || len(files) == 0 {
-		t.Fatalf("no interop vectors match %s (is ../shared beside the project?)", pattern)
+		t.Fatalf("no interop vectors match %s (types/testdata/interop)", pattern)
 	}
 	return files
 }

@@ -66,7 +66,7 @@ func srInteropDir(t *testing.T) string {
 		dir = filepath.Join(interopDir, "generated")
 	}
 	if _, err := os.Stat(dir); err != nil {
-		t.Fatalf("interop vectors not available (is ../shared beside the project? INTEROP_GENERATED_DIR overrides): %v", err)
+		t.Fatalf("interop vectors not available (types/testdata/interop INTEROP_GENERATED_DIR overrides): %v", err)
 	}
 	return dir
 }

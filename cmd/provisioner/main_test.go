@@ -14,8 +14,8 @@ import (
 	"github.com/polkadot-provisioner/provisioner/types"
 )
 
-// interopDir holds the shared vectors (../shared/interop beside the project).
-const interopDir = "../../../shared/interop"
+// interopDir holds the project's copy of the interop vectors.
+const interopDir = "../../types/testdata/interop"
 
 // cli runs the command in-process and returns its exit status and output.
 func cli(t testing.TB, stdin string, args ...string) (code int, stdout, stderr string) {
@@ -44,7 +44,7 @@ func loadVector(t testing.TB, name string) vector {
 	t.Helper()
 	raw, err := os.ReadFile(filepath.Join(interopDir, name))
 	if err != nil {
-		t.Fatalf("read vector (is ../shared beside the project?): %v", err)
+		t.Fatalf("read vector (types/testdata/interop): %v", err)
 	}
 	var v vector
 	if err := json.Unmarshal(raw, &v); err != nil {

@@ -2,12 +2,12 @@
 // same values), every `decoded` value in the shared interop vectors, and re-encode every vector's bytes;
 // its random generator must round-trip and cover every enum variant.
 //
-// usage: node selftest.mjs [interop-dir]   (default: $INTEROP_DIR or /work/shared/interop)
+// usage: node selftest.mjs [interop-dir]   (default: $INTEROP_DIR or ../interop, the project's copy)
 import fs from 'node:fs';
 import path from 'node:path';
 import { decodeAs, lookupOf, randomItems, TYPES } from './crosscheck.mjs';
 
-const DIR = process.argv[2] || process.env.INTEROP_DIR || '/work/shared/interop';
+const DIR = process.argv[2] || process.env.INTEROP_DIR || new URL('../interop', import.meta.url).pathname;
 let pass = 0;
 let fail = 0;
 const failures = [];
