@@ -124,9 +124,7 @@ type ancestor struct {
 
 type pick struct {
 	c    *heldCandidate
-	core int
-	key  int // ordering key: the highest core index up to this point of the chain
-	pos  int // position in its para's chain
+	core int // the core the candidate takes (a v1 one gets a spare core)
 }
 
 // selectCandidates picks the backed candidates for a block, in the order the
@@ -143,8 +141,13 @@ type pick struct {
 // new validation code: a later one is dropped together with the rest of its
 // para's chain, which builds on it.
 //
-// The output is ordered by core index, except that a para's chain keeps its
-// order (the runtime checks chains in the order they appear).
+// The output is in the order the runtime keeps: ascending para id, each
+// para's chain in chain order. The runtime's sanitize_backed_candidates
+// folds the candidates into a map keyed by para id and rebuilds the list
+// from it, and since 2026 enter rejects an inherent that create_inherent
+// would have changed (InherentDataFilteredDuringExecution), so any other
+// order gets the block refused. The one-code-upgrade rule therefore also
+// keeps the upgrade of the lowest para id.
 func selectCandidates(in candidateInputs) []types.BackedCandidate {
 	available := coresAvailable(in.cores, in.bitfields)
 	free := make(map[types.ParaID][]int)
@@ -195,20 +198,13 @@ func selectCandidates(in candidateInputs) []types.BackedCandidate {
 	}
 	slices.Sort(paras)
 
+	// paras is sorted and each chain is in chain order, so appending the
+	// chains one para after another gives the runtime's order.
 	var picks []pick
 	for _, para := range paras {
 		chain := buildChain(free[para], ancestors[para], byPara[para], byHash, in.allowed)
 		picks = append(picks, chain...)
 	}
-	slices.SortFunc(picks, func(a, b pick) int {
-		if c := cmp.Compare(a.key, b.key); c != 0 {
-			return c
-		}
-		if c := cmp.Compare(a.c.para, b.c.para); c != 0 {
-			return c
-		}
-		return cmp.Compare(a.pos, b.pos)
-	})
 
 	out := make([]types.BackedCandidate, 0, len(picks))
 	withCode := false
@@ -349,14 +345,12 @@ func buildChain(freeCores []int, anc []ancestor, cands []*heldCandidate,
 	}
 	slices.Sort(spare)
 	out := make([]pick, len(s.best))
-	key := -1
 	for i, c := range s.best {
 		core := c.core
 		if core < 0 {
 			core, spare = spare[0], spare[1:]
 		}
-		key = max(key, core)
-		out[i] = pick{c: c, core: core, key: key, pos: i}
+		out[i] = pick{c: c, core: core}
 	}
 	return out
 }

@@ -130,7 +130,7 @@ func TestCandidateSelectionCodeUpgrade(t *testing.T) {
 	tests := []candidateCase{
 		{
 			// Paras 1, 4 and 8 each upgrade their code; only the first in
-			// the block's order keeps its candidate.
+			// the block's order (ascending para id) keeps its candidate.
 			name:  "at most one code upgrade per block",
 			cores: onePerParaCores(10),
 			cands: onePerParaCandidates(1, 4, 8),
@@ -219,7 +219,8 @@ func TestCandidateSelectionElasticScaling(t *testing.T) {
 				v2(para, leafHash, 2).at(1),
 				v2(7, leafHash, 1).at(1),
 			},
-			// para 100's chain is keyed by its highest core so far: 2, 2.
+			// the runtime's order: para 7, then para 100's chain in
+			// chain order, whatever the cores.
 			want: []int{2, 1, 0},
 		},
 		{
@@ -274,8 +275,8 @@ func TestCandidateSelectionElasticScaling(t *testing.T) {
 				v1(para, leafHash).at(1).injected(2),
 				v1(para, leafHash).at(2),
 			},
-			// the injected one keeps core 2, its child takes core 0: the
-			// chain is keyed 2, 2 and stays in chain order.
+			// the injected one keeps core 2, its child takes core 0; the
+			// chain stays in chain order.
 			want: []int{0, 1},
 		},
 	}

@@ -274,7 +274,12 @@ func bitGet(v types.BitVec, i int) bool {
 // votes), then take whole disputes in priority order, (session, candidate)
 // order within a partition, until the next one would pass maxVotes; never a
 // dispute in part. A dispute left with no vote to add is skipped (Polkadot
-// sends it empty). The result is sorted by (session, candidate hash).
+// sends it empty). The result is sorted by (session, candidate hash): the
+// runtime's dispute_ordering_compare for remote disputes. The runtime puts
+// local disputes (whose candidate is recorded as included on its chain)
+// first, by inclusion height then hash; ChainView does not report
+// inclusion, so this order is the runtime's only while no selected dispute
+// is local, and enter refuses a reordered inherent.
 func selectDisputes(records map[DisputeKey]*disputeRecord, onchain map[DisputeKey]OnChainDispute,
 	now time.Time, activeFor time.Duration, maxVotes int) disputeSelection {
 	var sel disputeSelection

@@ -67,8 +67,10 @@
 // needs the parent head, which a BackedCandidate carries in its
 // PersistedValidationData; a candidate without it can only start a chain.
 // At most one candidate with new validation code goes into a block; a later
-// one is dropped with the rest of its para's chain. The order is by core
-// index, a para's chain staying in chain order.
+// one is dropped with the rest of its para's chain. The order is the
+// runtime's: ascending para id, a para's chain in chain order (the runtime
+// rebuilds the list from a map keyed by para id and, since 2026, refuses an
+// inherent it would have changed).
 //
 // Disputes follow Polkadot's prioritized selection: disputes are
 // partitioned (inactive unknown on chain, inactive unconcluded on chain,

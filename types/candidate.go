@@ -13,7 +13,11 @@ type DescriptorVersion int
 const (
 	DescriptorV1 DescriptorVersion = 1
 	DescriptorV2 DescriptorVersion = 2
-	// DescriptorUnknown: reserved bytes are zero but the version byte is not 0.
+	// DescriptorV3 (version byte 1) exists only once the CandidateReceiptV3
+	// node feature is on; before that the same bytes read as V1.
+	DescriptorV3 DescriptorVersion = 3
+	// DescriptorUnknown: not V1, but the version byte is not one the
+	// active rule knows.
 	DescriptorUnknown DescriptorVersion = 0
 )
 
@@ -23,8 +27,29 @@ func (v DescriptorVersion) String() string {
 		return "v1"
 	case DescriptorV2:
 		return "v2"
+	case DescriptorV3:
+		return "v3"
 	}
 	return "unknown"
+}
+
+// Node feature bits (polkadot_primitives node_features::FeatureIndex) that
+// change how a descriptor's bytes are read. The runtime publishes the node
+// features as a BitVec<u8, Lsb0>.
+const (
+	// NodeFeatureCandidateReceiptV2 once gated V2 receipts; today's runtime
+	// no longer checks it, so the V2 rule applies whether or not it is set.
+	NodeFeatureCandidateReceiptV2 = 3
+	// NodeFeatureCandidateReceiptV3 switches on the V3 version rule.
+	NodeFeatureCandidateReceiptV3 = 4
+)
+
+// CandidateReceiptV3Enabled reports whether the node features turn the V3
+// descriptor rule on.
+func CandidateReceiptV3Enabled(features BitVec) bool {
+	return features.Len > NodeFeatureCandidateReceiptV3 &&
+		len(features.Bytes) > NodeFeatureCandidateReceiptV3/8 &&
+		features.Get(NodeFeatureCandidateReceiptV3)
 }
 
 // CandidateDescriptorSize is the encoded size of a descriptor in every version.
@@ -59,8 +84,123 @@ func NewCandidateDescriptorV2(para ParaID, relayParent Hash, core uint16, sessio
 	return d
 }
 
-// Version applies the RFC-103 rule: any non-zero reserved byte means v1;
-// otherwise version byte 0 means v2 and anything else is unknown.
+// NewCandidateDescriptorV3 builds a v3 descriptor: version byte 1, core and
+// session as in v2, the scheduling parent in bytes 164..196, offset and
+// reserved bytes zero.
+func NewCandidateDescriptorV3(para ParaID, relayParent Hash, core uint16, session SessionIndex,
+	pvdHash, povHash, erasureRoot, paraHead, codeHash, schedulingParent Hash) CandidateDescriptor {
+	d := NewCandidateDescriptorV2(para, relayParent, core, session, pvdHash, povHash, erasureRoot, paraHead, codeHash)
+	d.Collator[0] = 1
+	copy(d.Signature[:32], schedulingParent[:])
+	return d
+}
+
+// DescriptorLayout is a descriptor's bytes 36..68 and 164..228 read in the
+// V3 layout (the V2 layout is the same with scheduling_session_offset,
+// reserved1 and scheduling_parent ++ reserved2 merged into its 25 and 64
+// reserved bytes). Which reading is meaningful depends on the version.
+type DescriptorLayout struct {
+	Version                 uint8 // byte 36
+	CoreIndex               uint16
+	SessionIndex            SessionIndex
+	SchedulingSessionOffset uint8    // byte 43
+	Reserved1               [24]byte // bytes 44..68
+	SchedulingParent        Hash     // bytes 164..196
+	Reserved2               [32]byte // bytes 196..228
+}
+
+// Layout reads the descriptor in the V3 layout.
+func (d *CandidateDescriptor) Layout() DescriptorLayout {
+	l := DescriptorLayout{
+		Version:                 d.Collator[0],
+		CoreIndex:               binary.LittleEndian.Uint16(d.Collator[1:3]),
+		SessionIndex:            binary.LittleEndian.Uint32(d.Collator[3:7]),
+		SchedulingSessionOffset: d.Collator[7],
+	}
+	copy(l.Reserved1[:], d.Collator[8:])
+	copy(l.SchedulingParent[:], d.Signature[:32])
+	copy(l.Reserved2[:], d.Signature[32:])
+	return l
+}
+
+// VersionWith is the runtime's version(v3_enabled). With the V3 node
+// feature off it is Version, the rule every node applied before V3, kept
+// exactly so that old and new nodes agree until the feature is switched on.
+// With it on, only bytes 44..60 (reserved1[0..16]) decide V1 — V1's
+// collator key is random, so 16 zero bytes there do not happen by chance —
+// which frees the offset byte, the rest of reserved1 and bytes 164..228 for
+// V3; then version byte 0 is V2, 1 is V3 and anything else unknown.
+func (d *CandidateDescriptor) VersionWith(v3Enabled bool) DescriptorVersion {
+	if !v3Enabled {
+		return d.Version()
+	}
+	for _, b := range d.Collator[8:24] {
+		if b != 0 {
+			return DescriptorV1
+		}
+	}
+	switch d.Collator[0] {
+	case 0:
+		return DescriptorV2
+	case 1:
+		return DescriptorV3
+	}
+	return DescriptorUnknown
+}
+
+// CoreIndexWith is the runtime's core_index(v3_enabled): the descriptor's
+// core for every version but V1 (an Unknown version still has the field;
+// the runtime drops such candidates elsewhere).
+func (d *CandidateDescriptor) CoreIndexWith(v3Enabled bool) (CoreIndex, bool) {
+	if d.VersionWith(v3Enabled) == DescriptorV1 {
+		return 0, false
+	}
+	return CoreIndex(binary.LittleEndian.Uint16(d.Collator[1:3])), true
+}
+
+// SessionIndexWith is the runtime's session_index(v3_enabled): the
+// descriptor's session for every version but V1.
+func (d *CandidateDescriptor) SessionIndexWith(v3Enabled bool) (SessionIndex, bool) {
+	if d.VersionWith(v3Enabled) == DescriptorV1 {
+		return 0, false
+	}
+	return binary.LittleEndian.Uint32(d.Collator[3:7]), true
+}
+
+// SchedulingParent is the runtime's scheduling_parent(v3_enabled): the
+// block whose claim queue and backing group the candidate was scheduled by.
+// Only V3 separates it from the relay parent (the execution context).
+func (d *CandidateDescriptor) SchedulingParent(v3Enabled bool) Hash {
+	if d.VersionWith(v3Enabled) == DescriptorV3 {
+		var h Hash
+		copy(h[:], d.Signature[:32])
+		return h
+	}
+	return d.RelayParent
+}
+
+// SchedulingSession is the runtime's scheduling_session(v3_enabled): none
+// for V1 and Unknown, the session for V2, and the session plus the offset
+// (saturating, as the runtime adds) for V3.
+func (d *CandidateDescriptor) SchedulingSession(v3Enabled bool) (SessionIndex, bool) {
+	s := binary.LittleEndian.Uint32(d.Collator[3:7])
+	switch d.VersionWith(v3Enabled) {
+	case DescriptorV2:
+		return s, true
+	case DescriptorV3:
+		off := SessionIndex(d.Collator[7])
+		if s > ^SessionIndex(0)-off {
+			return ^SessionIndex(0), true
+		}
+		return s + off, true
+	}
+	return 0, false
+}
+
+// Version applies the RFC-103 rule as deployed before V3 (the runtime's
+// version(false)): any non-zero reserved byte means v1; otherwise version
+// byte 0 means v2 and anything else is unknown. A V3 descriptor reads as V1
+// here, which is why V3 needs a node feature.
 func (d *CandidateDescriptor) Version() DescriptorVersion {
 	if d.Signature != (CollatorSignature{}) {
 		return DescriptorV1

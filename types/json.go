@@ -2,7 +2,6 @@ package types
 
 import (
 	"bytes"
-	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -100,9 +99,61 @@ func (h Header) MarshalJSON() ([]byte, error) {
 	))
 }
 
-func (d CandidateDescriptor) MarshalJSON() ([]byte, error) {
-	if d.Version() == DescriptorV1 {
-		return json.Marshal(obj(
+// JSONOptions says how to print values whose reading depends on the
+// runtime's node features. The bytes of a descriptor are the same in every
+// version; only their reading changes, so decoding never needs these.
+type JSONOptions struct {
+	// CandidateReceiptV3: node feature CandidateReceiptV3 is on, so a
+	// descriptor's version is VersionWith(true), and every descriptor that is
+	// not V1 prints in the V3 layout (scheduling_session_offset, reserved1
+	// [24], scheduling_parent, reserved2 [32]), as the V3 runtime's
+	// CandidateDescriptorV2 struct has those fields for V2 and V3 alike.
+	CandidateReceiptV3 bool
+}
+
+// JSONValue returns v ready for encoding/json, printed with o. Values that
+// hold no descriptor come back as they are (their MarshalJSON applies);
+// MarshalJSON of the others is JSONValue with the zero options.
+func JSONValue(v any, o JSONOptions) any {
+	v3 := o.CandidateReceiptV3
+	switch x := v.(type) {
+	case *CandidateDescriptor:
+		return x.jsonValue(v3)
+	case CandidateDescriptor:
+		return x.jsonValue(v3)
+	case *CandidateReceipt:
+		return x.jsonValue(v3)
+	case CandidateReceipt:
+		return x.jsonValue(v3)
+	case *CommittedCandidateReceipt:
+		return x.jsonValue(v3)
+	case CommittedCandidateReceipt:
+		return x.jsonValue(v3)
+	case *BackedCandidate:
+		return x.jsonValue(v3)
+	case BackedCandidate:
+		return x.jsonValue(v3)
+	case *InherentData:
+		return x.jsonValue(v3)
+	case InherentData:
+		return x.jsonValue(v3)
+	case *OccupiedCore:
+		return x.jsonValue(v3)
+	case OccupiedCore:
+		return x.jsonValue(v3)
+	case *CoreState:
+		return x.jsonValue(v3)
+	case CoreState:
+		return x.jsonValue(v3)
+	}
+	return v
+}
+
+func (d CandidateDescriptor) MarshalJSON() ([]byte, error) { return json.Marshal(d.jsonValue(false)) }
+
+func (d *CandidateDescriptor) jsonValue(v3 bool) *OrderedObject {
+	if d.VersionWith(v3) == DescriptorV1 {
+		return obj(
 			"para_id", d.ParaID,
 			"relay_parent", d.RelayParent,
 			"collator", d.Collator,
@@ -112,14 +163,33 @@ func (d CandidateDescriptor) MarshalJSON() ([]byte, error) {
 			"signature", d.Signature,
 			"para_head", d.ParaHead,
 			"validation_code_hash", d.ValidationCodeHash,
-		))
+		)
 	}
-	return json.Marshal(obj(
+	l := d.Layout()
+	if v3 {
+		return obj(
+			"para_id", d.ParaID,
+			"relay_parent", d.RelayParent,
+			"version", l.Version,
+			"core_index", l.CoreIndex,
+			"session_index", l.SessionIndex,
+			"scheduling_session_offset", l.SchedulingSessionOffset,
+			"reserved1", hx(l.Reserved1[:]),
+			"persisted_validation_data_hash", d.PersistedValidationDataHash,
+			"pov_hash", d.PovHash,
+			"erasure_root", d.ErasureRoot,
+			"scheduling_parent", l.SchedulingParent,
+			"reserved2", hx(l.Reserved2[:]),
+			"para_head", d.ParaHead,
+			"validation_code_hash", d.ValidationCodeHash,
+		)
+	}
+	return obj(
 		"para_id", d.ParaID,
 		"relay_parent", d.RelayParent,
-		"version", d.Collator[0],
-		"core_index", binary.LittleEndian.Uint16(d.Collator[1:3]),
-		"session_index", binary.LittleEndian.Uint32(d.Collator[3:7]),
+		"version", l.Version,
+		"core_index", l.CoreIndex,
+		"session_index", l.SessionIndex,
 		"reserved1", hx(d.Collator[7:]),
 		"persisted_validation_data_hash", d.PersistedValidationDataHash,
 		"pov_hash", d.PovHash,
@@ -127,7 +197,7 @@ func (d CandidateDescriptor) MarshalJSON() ([]byte, error) {
 		"reserved2", hx(d.Signature[:]),
 		"para_head", d.ParaHead,
 		"validation_code_hash", d.ValidationCodeHash,
-	))
+	)
 }
 
 func (c CandidateCommitments) MarshalJSON() ([]byte, error) {
@@ -153,12 +223,18 @@ func (c CandidateCommitments) MarshalJSON() ([]byte, error) {
 	))
 }
 
-func (c CandidateReceipt) MarshalJSON() ([]byte, error) {
-	return json.Marshal(obj("descriptor", c.Descriptor, "commitments_hash", c.CommitmentsHash))
+func (c CandidateReceipt) MarshalJSON() ([]byte, error) { return json.Marshal(c.jsonValue(false)) }
+
+func (c *CandidateReceipt) jsonValue(v3 bool) *OrderedObject {
+	return obj("descriptor", c.Descriptor.jsonValue(v3), "commitments_hash", c.CommitmentsHash)
 }
 
 func (c CommittedCandidateReceipt) MarshalJSON() ([]byte, error) {
-	return json.Marshal(obj("descriptor", c.Descriptor, "commitments", c.Commitments))
+	return json.Marshal(c.jsonValue(false))
+}
+
+func (c *CommittedCandidateReceipt) jsonValue(v3 bool) *OrderedObject {
+	return obj("descriptor", c.Descriptor.jsonValue(v3), "commitments", c.Commitments)
 }
 
 func (a ValidityAttestation) MarshalJSON() ([]byte, error) {
@@ -169,12 +245,14 @@ func (a ValidityAttestation) MarshalJSON() ([]byte, error) {
 	return json.Marshal(enum(name, a.Kind, a.Signature))
 }
 
-func (b BackedCandidate) MarshalJSON() ([]byte, error) {
+func (b BackedCandidate) MarshalJSON() ([]byte, error) { return json.Marshal(b.jsonValue(false)) }
+
+func (b *BackedCandidate) jsonValue(v3 bool) *OrderedObject {
 	votes := b.ValidityVotes
 	if votes == nil {
 		votes = []ValidityAttestation{}
 	}
-	return json.Marshal(obj("candidate", b.Candidate, "validity_votes", votes, "validator_indices", b.ValidatorIndices))
+	return obj("candidate", b.Candidate.jsonValue(v3), "validity_votes", votes, "validator_indices", b.ValidatorIndices)
 }
 
 func (s UncheckedSignedAvailabilityBitfield) MarshalJSON() ([]byte, error) {
@@ -217,18 +295,21 @@ func (s DisputeStatementSet) MarshalJSON() ([]byte, error) {
 	return json.Marshal(obj("candidate_hash", s.CandidateHash, "session", s.Session, "statements", sts))
 }
 
-func (d InherentData) MarshalJSON() ([]byte, error) {
-	bf, bc, ds := d.Bitfields, d.BackedCandidates, d.Disputes
+func (d InherentData) MarshalJSON() ([]byte, error) { return json.Marshal(d.jsonValue(false)) }
+
+func (d *InherentData) jsonValue(v3 bool) *OrderedObject {
+	bf, ds := d.Bitfields, d.Disputes
 	if bf == nil {
 		bf = []UncheckedSignedAvailabilityBitfield{}
 	}
-	if bc == nil {
-		bc = []BackedCandidate{}
+	bc := make([]*OrderedObject, len(d.BackedCandidates))
+	for i := range d.BackedCandidates {
+		bc[i] = d.BackedCandidates[i].jsonValue(v3)
 	}
 	if ds == nil {
 		ds = []DisputeStatementSet{}
 	}
-	return json.Marshal(obj("bitfields", bf, "backed_candidates", bc, "disputes", ds, "parent_header", d.ParentHeader))
+	return obj("bitfields", bf, "backed_candidates", bc, "disputes", ds, "parent_header", d.ParentHeader)
 }
 
 func (s ScheduledCore) MarshalJSON() ([]byte, error) {
@@ -239,8 +320,10 @@ func (s ScheduledCore) MarshalJSON() ([]byte, error) {
 	return json.Marshal(obj("para_id", s.ParaID, "collator", c))
 }
 
-func (o OccupiedCore) MarshalJSON() ([]byte, error) {
-	return json.Marshal(obj(
+func (o OccupiedCore) MarshalJSON() ([]byte, error) { return json.Marshal(o.jsonValue(false)) }
+
+func (o *OccupiedCore) jsonValue(v3 bool) *OrderedObject {
+	return obj(
 		"next_up_on_available", o.NextUpOnAvailable,
 		"occupied_since", o.OccupiedSince,
 		"time_out_at", o.TimeOutAt,
@@ -248,18 +331,24 @@ func (o OccupiedCore) MarshalJSON() ([]byte, error) {
 		"availability", o.Availability,
 		"group_responsible", o.GroupResponsible,
 		"candidate_hash", o.CandidateHash,
-		"candidate_descriptor", o.CandidateDescriptor,
-	))
+		"candidate_descriptor", o.CandidateDescriptor.jsonValue(v3),
+	)
 }
 
-func (c CoreState) MarshalJSON() ([]byte, error) {
+func (c CoreState) MarshalJSON() ([]byte, error) { return json.Marshal(c.jsonValue(false)) }
+
+func (c *CoreState) jsonValue(v3 bool) *OrderedObject {
 	switch c.Kind {
 	case CoreOccupied:
-		return json.Marshal(enum("Occupied", 0, c.Occupied))
+		var oc any // a nil *OccupiedCore prints null, as before
+		if c.Occupied != nil {
+			oc = c.Occupied.jsonValue(v3)
+		}
+		return enum("Occupied", 0, oc)
 	case CoreScheduled:
-		return json.Marshal(enum("Scheduled", 1, c.Scheduled))
+		return enum("Scheduled", 1, c.Scheduled)
 	}
-	return json.Marshal(enum("Free", 2, nil))
+	return enum("Free", 2, nil)
 }
 
 func (m MisbehaviorReport) MarshalJSON() ([]byte, error) {

@@ -102,6 +102,26 @@ func hexDigit(c byte) (byte, bool) {
 	return 0, false
 }
 
+// v3FlagName is the flag that switches on node feature CandidateReceiptV3
+// (bit 4) for decode and hash. The bytes of a descriptor are the same in
+// every version, so the feature cannot be read from them: the user says
+// what the chain's node features are.
+const v3FlagName = "candidate-receipt-v3"
+
+// addV3Flag registers --candidate-receipt-v3 on fs.
+func addV3Flag(fs *flag.FlagSet) *bool {
+	return fs.Bool(v3FlagName, false, "read descriptors with node feature CandidateReceiptV3 on")
+}
+
+// checkV3Flag refuses --candidate-receipt-v3 for a type without
+// descriptors, where it could only be a mistake.
+func checkV3Flag(t *wireType, on bool) error {
+	if on && !t.candidates {
+		return usagef("--%s applies to types holding candidates (%s), not %s", v3FlagName, candidateTypes(), t.name)
+	}
+	return nil
+}
+
 // parseArgs parses flags that may come before, between or after the
 // positional arguments (Go's flag package stops at the first positional
 // one). "--" ends the flags. A flag error is a usage error; -h is errHelp.

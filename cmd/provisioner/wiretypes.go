@@ -21,9 +21,13 @@ type wireType struct {
 	name  string
 	about string
 	new   func() wireValue
-	// render gives the value to print as JSON; nil prints the value itself
-	// (its MarshalJSON follows the shared interop `decoded` convention).
-	render func(v wireValue) (any, error)
+	// render gives the value to print as JSON; nil prints
+	// types.JSONValue(v, o) (the shared interop `decoded` convention).
+	render func(v wireValue, o types.JSONOptions) (any, error)
+	// candidates: the type holds candidate descriptors, whose reading
+	// depends on the CandidateReceiptV3 node feature
+	// (--candidate-receipt-v3).
+	candidates bool
 	// hash is nil for types without a hash; hashAbout says which hash it is.
 	hash      func(v wireValue) types.Hash
 	hashAbout string
@@ -33,7 +37,8 @@ type wireType struct {
 var wireTypes = []wireType{
 	{
 		name: "inherent-data", about: "parachains inherent (polkadot_primitives InherentData)",
-		new: func() wireValue { return new(types.InherentData) },
+		new:        func() wireValue { return new(types.InherentData) },
+		candidates: true,
 	},
 	{
 		name: "signed-bitfield", about: "UncheckedSigned<AvailabilityBitfield>",
@@ -41,21 +46,24 @@ var wireTypes = []wireType{
 	},
 	{
 		name: "backed-candidate", about: "BackedCandidate (core index injected or not)",
-		new:       func() wireValue { return new(types.BackedCandidate) },
-		hash:      func(v wireValue) types.Hash { return v.(*types.BackedCandidate).Hash() },
-		hashAbout: "candidate hash",
+		new:        func() wireValue { return new(types.BackedCandidate) },
+		hash:       func(v wireValue) types.Hash { return v.(*types.BackedCandidate).Hash() },
+		hashAbout:  "candidate hash",
+		candidates: true,
 	},
 	{
-		name: "candidate-receipt", about: "CandidateReceipt (v1 or v2 descriptor)",
-		new:       func() wireValue { return new(types.CandidateReceipt) },
-		hash:      func(v wireValue) types.Hash { return v.(*types.CandidateReceipt).Hash() },
-		hashAbout: "candidate hash",
+		name: "candidate-receipt", about: "CandidateReceipt (v1, v2 or v3 descriptor)",
+		new:        func() wireValue { return new(types.CandidateReceipt) },
+		hash:       func(v wireValue) types.Hash { return v.(*types.CandidateReceipt).Hash() },
+		hashAbout:  "candidate hash",
+		candidates: true,
 	},
 	{
-		name: "committed-candidate-receipt", about: "CommittedCandidateReceipt (v1 or v2 descriptor)",
-		new:       func() wireValue { return new(types.CommittedCandidateReceipt) },
-		hash:      func(v wireValue) types.Hash { return v.(*types.CommittedCandidateReceipt).Hash() },
-		hashAbout: "candidate hash",
+		name: "committed-candidate-receipt", about: "CommittedCandidateReceipt (v1, v2 or v3 descriptor)",
+		new:        func() wireValue { return new(types.CommittedCandidateReceipt) },
+		hash:       func(v wireValue) types.Hash { return v.(*types.CommittedCandidateReceipt).Hash() },
+		hashAbout:  "candidate hash",
+		candidates: true,
 	},
 	{
 		name: "candidate-commitments", about: "CandidateCommitments",
@@ -75,15 +83,17 @@ var wireTypes = []wireType{
 	},
 	{
 		name: "extrinsic", about: "paraInherent.enter extrinsic (v4 0x04 or v5 bare 0x05)",
-		new:       func() wireValue { return new(types.ParaInherentExtrinsic) },
-		render:    renderExtrinsic,
-		hash:      func(v wireValue) types.Hash { return v.(*types.ParaInherentExtrinsic).Hash() },
-		hashAbout: "extrinsic hash",
+		new:        func() wireValue { return new(types.ParaInherentExtrinsic) },
+		render:     renderExtrinsic,
+		hash:       func(v wireValue) types.Hash { return v.(*types.ParaInherentExtrinsic).Hash() },
+		hashAbout:  "extrinsic hash",
+		candidates: true,
 	},
 	{
 		name: "inherent-data-map", about: "sp_inherents InherentData map (parachn0 decoded)",
-		new:    func() wireValue { return new(types.InherentDataMap) },
-		render: renderInherentDataMap,
+		new:        func() wireValue { return new(types.InherentDataMap) },
+		render:     renderInherentDataMap,
+		candidates: true,
 	},
 }
 
@@ -106,6 +116,11 @@ func typeNames(keep func(*wireType) bool) string {
 		}
 	}
 	return strings.Join(names, ", ")
+}
+
+// candidateTypes names the types --candidate-receipt-v3 applies to.
+func candidateTypes() string {
+	return typeNames(func(t *wireType) bool { return t.candidates })
 }
 
 // typeList is the help text's table of types, one per line.
@@ -149,13 +164,13 @@ func sameBytes(what string, re, raw []byte) error {
 	return fmt.Errorf("%s: re-encoding differs from the input at offset %d (input %d bytes, re-encoding %d bytes)", what, i, len(raw), len(re))
 }
 
-func renderExtrinsic(v wireValue) (any, error) {
+func renderExtrinsic(v wireValue, opt types.JSONOptions) (any, error) {
 	x := v.(*types.ParaInherentExtrinsic)
 	o := &types.OrderedObject{}
 	o.Add("version", x.Version)
 	// []uint8 would marshal as base64; the convention wants a tuple of numbers.
 	o.Add("call_index", [2]int{int(x.PalletIndex), int(x.CallIndex)})
-	o.Add("data", x.Data)
+	o.Add("data", types.JSONValue(&x.Data, opt))
 	return o, nil
 }
 
@@ -163,7 +178,7 @@ func renderExtrinsic(v wireValue) (any, error) {
 // 8 ASCII bytes by convention ("parachn0", "timstap0"); one that is not
 // printable is keyed by its 0x-hex instead, which cannot collide with a
 // printable one (18 characters against 8).
-func renderInherentDataMap(v wireValue) (any, error) {
+func renderInherentDataMap(v wireValue, opt types.JSONOptions) (any, error) {
 	m := v.(*types.InherentDataMap)
 	o := &types.OrderedObject{}
 	for _, e := range m.Entries {
@@ -184,7 +199,7 @@ func renderInherentDataMap(v wireValue) (any, error) {
 		if err := sameBytes("parachn0 entry", types.Encode(d), e.Data); err != nil {
 			return nil, err
 		}
-		o.Add(key, d)
+		o.Add(key, types.JSONValue(d, opt))
 	}
 	return o, nil
 }
