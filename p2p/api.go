@@ -90,6 +90,22 @@ type InherentProvider interface {
 	RequestInherentData(ctx context.Context, relayParent types.Hash) (*types.InherentData, error)
 }
 
+// LeafResolver is optional for an InherentProvider: one that implements it
+// serves best-leaf requests (an all-zero relay parent) and sends the relay
+// parent's header with errors to requests that ask for it
+// (FlagParentHeader). A provider without it answers best-leaf requests
+// with unknown_leaf and errors without a header, as before. It is a
+// separate interface, checked with a type assertion, so that providers
+// written against the first protocol keep compiling.
+type LeafResolver interface {
+	// BestLeaf returns the node's best active leaf (the one its own block
+	// author would build on); false when it has none yet.
+	BestLeaf() (types.Hash, bool)
+	// Header returns the header of a block the node knows (an active leaf
+	// or an earlier block); false when it does not know it.
+	Header(hash types.Hash) (types.Header, bool)
+}
+
 // AuthorFeed streams provisionable data for one relay parent to a block
 // author: every piece it knows at subscription time, then each new one as it
 // arrives. The channel is closed when the leaf is deactivated; the feed stops

@@ -170,6 +170,23 @@ type Config struct {
 	// nowhere. Several nodes on one Registerer share the counters (wrap it
 	// with prometheus.WrapRegistererWith to tell them apart).
 	Registerer prometheus.Registerer
+	// LibP2PMetrics, when set, turns libp2p's own metrics on (resource
+	// manager, identify, swarm, gossip transports) and registers them
+	// there. libp2p keeps these collectors in package variables, so they
+	// count every host of the process: set it for one node per process
+	// only (the provisioner node command), never for in-process testnets.
+	LibP2PMetrics prometheus.Registerer
+
+	// SessionKey is this node's validator identity: when set, the node
+	// answers the validator-record protocol with a record signed by it.
+	// Every node asks each new peer for its record and checks it against
+	// Chain.SessionValidators; see record.go.
+	SessionKey *SessionKey
+	// RecordTimeout bounds one validator-record exchange (default 5 s).
+	RecordTimeout time.Duration
+	// BootnodeWarnAfter is how long a bootnode may stay unreachable before
+	// a warning is logged (default 30 s).
+	BootnodeWarnAfter time.Duration
 
 	Limits   Limits // zero value: DefaultLimits
 	Gossip   GossipConfig
@@ -207,6 +224,8 @@ func (c *Config) setDefaults() error {
 	defD(&c.ConnGrace, 20*time.Second)
 	defD(&c.BootnodeRetry, 5*time.Second)
 	defD(&c.SweepInterval, 6*time.Second)
+	defD(&c.RecordTimeout, 5*time.Second)
+	defD(&c.BootnodeWarnAfter, 30*time.Second)
 	defD(&c.Gossip.HeartbeatInterval, 700*time.Millisecond)
 	def(&c.Gossip.QueueSize, 4096)
 	defD(&c.Gossip.ScoreInspectInterval, time.Second)

@@ -3,11 +3,15 @@ package p2p
 import (
 	"crypto/ed25519"
 	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
+	"net"
 	"os"
 	"path/filepath"
+	"strings"
+	"syscall"
 
 	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/crypto"
@@ -21,21 +25,107 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 )
 
-// IdentityFile is where the network key lives below the base path: the
-// 32-byte ed25519 secret (seed), like Substrate's network/secret_ed25519.
+// IdentityFile is where the network key lives below the base path, as in
+// Substrate: <base-path>/network/secret_ed25519.
 const IdentityFile = "network/secret_ed25519"
 
+// Node key errors, testable with errors.Is.
+var (
+	// ErrBadNodeKey: a node key is neither 32 raw bytes nor 64 hex
+	// characters.
+	ErrBadNodeKey = errors.New("invalid node key")
+	// ErrAddrInUse: a listen address is taken by another socket.
+	ErrAddrInUse = errors.New("address already in use")
+)
+
+// ParseNodeKey decodes a Substrate node key: the 32-byte ed25519 secret as
+// 64 hex characters (an optional 0x prefix and surrounding whitespace, such
+// as the trailing newline of a file, are tolerated), which is what
+// `polkadot key generate-node-key` prints and `--node-key` takes.
+func ParseNodeKey(s string) (crypto.PrivKey, error) {
+	s = strings.TrimSpace(s)
+	s = strings.TrimPrefix(strings.TrimPrefix(s, "0x"), "0X")
+	if len(s) != 2*ed25519.SeedSize {
+		return nil, fmt.Errorf("%w: %d hex characters, want %d", ErrBadNodeKey, len(s), 2*ed25519.SeedSize)
+	}
+	seed, err := hex.DecodeString(s)
+	if err != nil {
+		// The hex error quotes one byte at most: no secret leaks into logs.
+		return nil, fmt.Errorf("%w: not hex", ErrBadNodeKey)
+	}
+	return keyFromSeed(seed)
+}
+
+// decodeNodeKeyFile accepts both encodings Substrate accepts in a key file:
+// exactly 32 raw bytes (what Substrate itself writes to
+// network/secret_ed25519) or 64 hex characters (what
+// `polkadot key generate-node-key --file` writes). The two cannot be
+// confused: 32 bytes are never 64 characters.
+func decodeNodeKeyFile(b []byte) (crypto.PrivKey, error) {
+	if len(b) == ed25519.SeedSize {
+		return keyFromSeed(b)
+	}
+	k, err := ParseNodeKey(string(b))
+	if err != nil {
+		return nil, fmt.Errorf("%w (or %d raw bytes; the file has %d bytes)", err, ed25519.SeedSize, len(b))
+	}
+	return k, nil
+}
+
+// ParseNodeKeyBytes decodes the content of a node key file: 32 raw bytes
+// or 64 hex characters.
+func ParseNodeKeyBytes(b []byte) (crypto.PrivKey, error) { return decodeNodeKeyFile(b) }
+
+// LoadNodeKeyFile reads a node key file (32 raw bytes or 64 hex
+// characters).
+func LoadNodeKeyFile(path string) (crypto.PrivKey, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("p2p: node key: %w", err)
+	}
+	k, err := decodeNodeKeyFile(b)
+	if err != nil {
+		return nil, fmt.Errorf("p2p: node key %s: %w", path, err)
+	}
+	return k, nil
+}
+
+// GenerateNodeKey draws a new node key and returns it with its secret as
+// the 64 hex characters a key file holds.
+func GenerateNodeKey() (crypto.PrivKey, string, error) {
+	seed := make([]byte, ed25519.SeedSize)
+	if _, err := rand.Read(seed); err != nil {
+		return nil, "", fmt.Errorf("p2p: node key: %w", err)
+	}
+	k, err := keyFromSeed(seed)
+	if err != nil {
+		return nil, "", err
+	}
+	return k, hex.EncodeToString(seed), nil
+}
+
+// NodeKeyPeerID is the peer id of a node key.
+func NodeKeyPeerID(k crypto.PrivKey) (peer.ID, error) {
+	id, err := peer.IDFromPrivateKey(k)
+	if err != nil {
+		return "", fmt.Errorf("p2p: peer id: %w", err)
+	}
+	return id, nil
+}
+
 // LoadOrCreateIdentity returns the node's network key from
-// <basePath>/network/secret_ed25519, creating it (mode 0600) the first time.
+// <basePath>/network/secret_ed25519 (32 raw bytes or 64 hex characters),
+// creating it (32 raw bytes, mode 0600, as Substrate does) the first time.
 func LoadOrCreateIdentity(basePath string) (crypto.PrivKey, error) {
 	path := filepath.Join(basePath, filepath.FromSlash(IdentityFile))
 	b, err := os.ReadFile(path)
 	switch {
 	case err == nil:
-		if len(b) != ed25519.SeedSize {
-			return nil, fmt.Errorf("p2p: identity key %s: %d bytes, want %d", path, len(b), ed25519.SeedSize)
+		k, err := decodeNodeKeyFile(b)
+		if err != nil {
+			return nil, fmt.Errorf("p2p: identity key %s: %w", path, err)
 		}
-		return keyFromSeed(b)
+		return k, nil
 	case !errors.Is(err, fs.ErrNotExist):
 		return nil, fmt.Errorf("p2p: identity key: %w", err)
 	}
@@ -89,28 +179,184 @@ func (c *Config) identity() (crypto.PrivKey, error) {
 }
 
 // newHost builds the libp2p host: TCP and QUIC, Noise, yamux, a connection
-// manager, no relay, no NAT port mapping, no libp2p metrics.
+// manager, no relay, no NAT port mapping. libp2p's own metrics (resource
+// manager, identify, swarm) go to Config.LibP2PMetrics when it is set.
+//
+// A listen address another socket holds is an error (ErrAddrInUse), as an
+// operator expects from Substrate. go-libp2p would otherwise hide it twice:
+// its TCP transport binds with SO_REUSEPORT, so a second node shares the
+// port silently (and the kernel splits the connections between the two),
+// and the swarm starts as long as any one address could be bound. So
+// SO_REUSEPORT is off, every address is probed before the host starts (for
+// a clean error naming the address), and after the start every address
+// must have its listener (for the race between the probe and the bind).
 func newHost(c *Config, key crypto.PrivKey) (host.Host, *connmgr.BasicConnMgr, error) {
+	if err := probeListenAddrs(c.ListenAddrs); err != nil {
+		return nil, nil, err
+	}
 	cm, err := connmgr.NewConnManager(c.ConnLow, c.ConnHigh, connmgr.WithGracePeriod(c.ConnGrace))
 	if err != nil {
 		return nil, nil, fmt.Errorf("p2p: connection manager: %w", err)
 	}
-	h, err := libp2p.New(
+	opts := []libp2p.Option{
 		libp2p.Identity(key),
 		libp2p.ListenAddrStrings(c.ListenAddrs...),
-		libp2p.Transport(tcp.NewTCPTransport),
+		libp2p.Transport(tcp.NewTCPTransport, tcp.DisableReuseport()),
 		libp2p.Transport(quic.NewTransport),
 		libp2p.Security(noise.ID, noise.New),
 		libp2p.Muxer(yamux.ID, yamux.DefaultTransport),
 		libp2p.ConnectionManager(cm),
 		libp2p.DisableRelay(),
-		libp2p.DisableMetrics(),
-	)
+	}
+	if c.LibP2PMetrics != nil {
+		opts = append(opts, libp2p.PrometheusRegisterer(c.LibP2PMetrics))
+	} else {
+		opts = append(opts, libp2p.DisableMetrics())
+	}
+	h, err := libp2p.New(opts...)
 	if err != nil {
 		cm.Close()
+		if a, ok := addrInUse(c.ListenAddrs, err); ok {
+			return nil, nil, fmt.Errorf("p2p: listen %s: %w", a, ErrAddrInUse)
+		}
 		return nil, nil, fmt.Errorf("p2p: libp2p host: %w", err)
 	}
+	if err := checkListening(c.ListenAddrs, h.Network().ListenAddresses()); err != nil {
+		h.Close()
+		cm.Close()
+		return nil, nil, err
+	}
 	return h, cm, nil
+}
+
+// probeListenAddrs binds each fixed TCP or UDP listen address once with a
+// plain socket (no SO_REUSEPORT), which fails if any other socket holds
+// it, and releases it at once. Port 0 and addresses that are not
+// ip4/ip6 + tcp/udp are left to libp2p.
+func probeListenAddrs(addrs []string) error {
+	for _, s := range addrs {
+		network, hostport, ok := socketAddr(s)
+		if !ok {
+			continue
+		}
+		var err error
+		switch network {
+		case "tcp4", "tcp6":
+			var ln net.Listener
+			if ln, err = net.Listen(network, hostport); err == nil {
+				ln.Close()
+			}
+		default:
+			var pc net.PacketConn
+			if pc, err = net.ListenPacket(network, hostport); err == nil {
+				pc.Close()
+			}
+		}
+		switch {
+		case errors.Is(err, syscall.EADDRINUSE):
+			return fmt.Errorf("p2p: listen %s: %w", s, ErrAddrInUse)
+		case err != nil:
+			return fmt.Errorf("p2p: listen %s: %w", s, err)
+		}
+	}
+	return nil
+}
+
+// socketAddr maps /ip4|ip6/<ip>/tcp|udp/<port>[/...] with a non-zero port
+// to a Go network and host:port.
+func socketAddr(s string) (network, hostport string, ok bool) {
+	m, err := ma.NewMultiaddr(s)
+	if err != nil {
+		return "", "", false
+	}
+	comps := []ma.Component(m)
+	if len(comps) < 2 {
+		return "", "", false
+	}
+	var fam string
+	switch comps[0].Protocol().Code {
+	case ma.P_IP4:
+		fam = "4"
+	case ma.P_IP6:
+		fam = "6"
+	default:
+		return "", "", false
+	}
+	switch comps[1].Protocol().Code {
+	case ma.P_TCP:
+		network = "tcp" + fam
+	case ma.P_UDP:
+		network = "udp" + fam
+	default:
+		return "", "", false
+	}
+	if comps[1].Value() == "0" {
+		return "", "", false
+	}
+	return network, net.JoinHostPort(comps[0].Value(), comps[1].Value()), true
+}
+
+// addrInUse finds the configured address a libp2p start-up error blames
+// on EADDRINUSE.
+func addrInUse(addrs []string, err error) (string, bool) {
+	if !errors.Is(err, syscall.EADDRINUSE) && !strings.Contains(err.Error(), ErrAddrInUse.Error()) {
+		return "", false
+	}
+	for _, s := range addrs {
+		if _, hp, ok := socketAddr(s); ok && strings.Contains(err.Error(), hp) {
+			return s, true
+		}
+	}
+	return strings.Join(addrs, ","), true
+}
+
+// checkListening reports the first configured address without a listener:
+// the swarm logs and skips an address it cannot bind as long as another
+// one works.
+func checkListening(want []string, have []ma.Multiaddr) error {
+	for _, s := range want {
+		w, err := ma.NewMultiaddr(s)
+		if err != nil {
+			return fmt.Errorf("p2p: listen address %q: %w", s, err)
+		}
+		if !listenedOn(w, have) {
+			if _, _, fixed := socketAddr(s); fixed {
+				return fmt.Errorf("p2p: listen %s: %w", s, ErrAddrInUse)
+			}
+			return fmt.Errorf("p2p: listen %s: no listener", s)
+		}
+	}
+	return nil
+}
+
+// listenedOn: some listener has w's protocols, IP and (unless 0) port.
+func listenedOn(w ma.Multiaddr, have []ma.Multiaddr) bool {
+	wc := []ma.Component(w)
+	for _, h := range have {
+		hc := []ma.Component(h)
+		if len(hc) != len(wc) {
+			continue
+		}
+		same := true
+		for i := range wc {
+			if wc[i].Protocol().Code != hc[i].Protocol().Code {
+				same = false
+				break
+			}
+			port := wc[i].Protocol().Code == ma.P_TCP || wc[i].Protocol().Code == ma.P_UDP
+			if port && wc[i].Value() == "0" {
+				continue
+			}
+			if wc[i].Value() != hc[i].Value() {
+				same = false
+				break
+			}
+		}
+		if same {
+			return true
+		}
+	}
+	return false
 }
 
 // ParsePeerAddrs parses multiaddrs that end in /p2p/<peer id>, merging

@@ -27,6 +27,9 @@ type metrics struct {
 	dropped  *prometheus.CounterVec // queue
 	inherent *prometheus.CounterVec // code
 	author   *prometheus.CounterVec // code (end of stream)
+	records  *prometheus.CounterVec // result
+	// genesisMismatch counts identified peers on another network.
+	genesisMismatch prometheus.Counter
 
 	// Pre-resolved children for the hot path.
 	accepted [numKinds]prometheus.Counter
@@ -58,7 +61,15 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "provisioner_p2p_author_streams_total",
 			Help: "Author streams ended, by code.",
 		}, []string{"code"}),
+		records: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "provisioner_p2p_validator_records_total",
+			Help: "Validator-record exchanges with new peers, by result (verified, none, malformed, peer_id, unknown_session, unknown_validator, bad_signature, failed).",
+		}, []string{"result"}),
 	}
+	genesisMismatch := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "provisioner_p2p_genesis_mismatch_total",
+		Help: "Peers identified as running this protocol on another network (another genesis).",
+	}, nil)
 	if reg != nil {
 		m.results = register(reg, m.results)
 		m.rejected = register(reg, m.rejected)
@@ -66,11 +77,79 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		m.dropped = register(reg, m.dropped)
 		m.inherent = register(reg, m.inherent)
 		m.author = register(reg, m.author)
+		m.records = register(reg, m.records)
+		genesisMismatch = register(reg, genesisMismatch)
 	}
+	m.genesisMismatch = genesisMismatch.WithLabelValues()
 	for _, k := range Kinds {
 		m.accepted[k] = m.results.WithLabelValues(k.String(), "accept")
 	}
+	m.precreate()
 	return m
+}
+
+// decodeReasons can reject a message of any topic.
+var decodeReasons = []string{ReasonDecode, ReasonOversize, ReasonLimit, ReasonNonCanonical, ReasonTrailingBytes}
+
+// topicReasons are the reasons each topic's validator rejects and ignores
+// with (validate.go), besides decodeReasons. Series for all of them exist
+// from the start at 0, so dashboards and rate() see a rejection's first
+// occurrence instead of a series appearing out of nothing.
+var topicReasons = [numKinds]struct{ reject, ignore []string }{
+	KindBitfield: {
+		reject: []string{ReasonValidatorIndex, ReasonBitfieldLength, ReasonBadSignature},
+		ignore: []string{ReasonNotActiveLeaf, ReasonDuplicate, ReasonSecondBitfield},
+	},
+	KindBackedCandidate: {
+		reject: []string{ReasonCoreIndex, ReasonSession, ReasonDescriptorVersion, ReasonNotEnoughVotes,
+			ReasonValidatorIndex, ReasonBadSignature, ReasonVotesMismatch},
+		ignore: []string{ReasonNotActiveLeaf, ReasonRelayParent, ReasonUnknownGroup},
+	},
+	KindDispute: {
+		reject: []string{ReasonEmpty, ReasonValidatorIndex, ReasonBadSignature},
+		ignore: []string{ReasonUnknownSession},
+	},
+	KindMisbehavior: {
+		reject: []string{ReasonNotContradictory, ReasonValidatorIndex, ReasonBadSignature},
+		ignore: []string{ReasonUnknownSession},
+	},
+	KindAnnouncement: {
+		reject: []string{ReasonAnnouncement},
+		ignore: []string{ReasonAnnouncementIgnore},
+	},
+}
+
+// inherentCodes are the codes an inherent request or author stream ends
+// with.
+var inherentCodes = []ErrorCode{CodeOK, CodeUnknownLeaf, CodeNotReady, CodeShuttingDown, CodeMalformed,
+	CodeBusy, CodeInternal, CodeLeafEnded}
+
+// precreate makes every known label combination exist at 0.
+func (m *metrics) precreate() {
+	for _, k := range Kinds {
+		for _, r := range []string{"accept", "reject", "ignore"} {
+			m.results.WithLabelValues(k.String(), r)
+		}
+		for _, r := range decodeReasons {
+			m.rejected.WithLabelValues(k.String(), r)
+		}
+		for _, r := range topicReasons[k].reject {
+			m.rejected.WithLabelValues(k.String(), r)
+		}
+		for _, r := range topicReasons[k].ignore {
+			m.ignored.WithLabelValues(k.String(), r)
+		}
+	}
+	for _, q := range []string{DropOutboundRPC, DropValidationQueue, DropValidationLimit, DropSubscriber, DropAuthorHistory} {
+		m.dropped.WithLabelValues(q)
+	}
+	for _, c := range inherentCodes {
+		m.inherent.WithLabelValues(c.String())
+		m.author.WithLabelValues(c.String())
+	}
+	for _, r := range RecordResults {
+		m.records.WithLabelValues(r)
+	}
 }
 
 // register registers c, or reuses the collector already registered under

@@ -11,6 +11,7 @@ import (
 	logging "github.com/ipfs/go-log/v2"
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	pb "github.com/libp2p/go-libp2p-pubsub/pb"
+	"github.com/libp2p/go-libp2p/core/event"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -23,6 +24,11 @@ import (
 )
 
 var log = logging.Logger("p2p")
+
+// maxRecordExchanges bounds the validator-record exchanges in flight: a
+// burst of connections (a restart of the whole network) queues instead of
+// opening a stream to every peer at once.
+const maxRecordExchanges = 16
 
 // Node is a provisioner network node: a libp2p host, its gossip topics and
 // the builder protocols. Create it with New and stop it with Close.
@@ -53,6 +59,18 @@ type Node struct {
 
 	scoreMu sync.RWMutex
 	scores  map[peer.ID]float64
+
+	// Validator records (record.go) and peers on other networks (peers.go).
+	recMu          sync.Mutex
+	ownRecord      *ValidatorRecord
+	validatorPeers map[peer.ID]PeerValidator
+	recPending     map[peer.ID]bool
+	foreign        map[peer.ID]types.Hash
+	recSem         chan struct{} // bounds concurrent record exchanges
+	notifiee       *network.NotifyBundle
+
+	bootMu sync.Mutex
+	boot   *bootnodeWatch
 
 	closeOnce sync.Once
 	closeErr  error
@@ -92,6 +110,12 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 		inflight: make(map[peer.ID]int),
 		streams:  make(map[peer.ID]int),
 		scores:   make(map[peer.ID]float64),
+
+		validatorPeers: make(map[peer.ID]PeerValidator),
+		recPending:     make(map[peer.ID]bool),
+		foreign:        make(map[peer.ID]types.Hash),
+		recSem:         make(chan struct{}, maxRecordExchanges),
+		boot:           newBootnodeWatch(bootnodes, time.Now()),
 	}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	n.vals = &validators{
@@ -118,13 +142,34 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 		h.SetStreamHandler(InherentProtocol(cfg.Genesis), n.handleInherent)
 	}
 	h.SetStreamHandler(AuthorProtocol(cfg.Genesis), n.handleAuthor)
+	if cfg.SessionKey != nil {
+		n.SetSessionKey(cfg.SessionKey)
+	}
+	h.SetStreamHandler(ValidatorRecordProtocol(cfg.Genesis), n.handleRecord)
+	idSub, err := h.EventBus().Subscribe(new(event.EvtPeerIdentificationCompleted))
+	if err != nil {
+		n.cancel()
+		h.Close()
+		cm.Close()
+		return nil, fmt.Errorf("p2p: identify events: %w", err)
+	}
+	n.notifiee = &network.NotifyBundle{
+		ConnectedF:    func(_ network.Network, c network.Conn) { n.onConnected(c.RemotePeer()) },
+		DisconnectedF: func(_ network.Network, c network.Conn) { n.onDisconnected(c.RemotePeer()) },
+	}
+	h.Network().Notify(n.notifiee)
 
-	n.wg.Add(2)
+	n.wg.Add(3)
+	go n.watchIdentify(idSub)
 	go n.keepConnected(bootnodes)
 	go n.sweepLoop()
 	for _, k := range Kinds {
 		n.wg.Add(1)
 		go n.deliverLoop(k)
+	}
+	// Peers that connected before the notifiee was in place.
+	for _, p := range h.Network().Peers() {
+		n.onConnected(p)
 	}
 	log.Infow("p2p node started", "peer", h.ID(), "addrs", h.Addrs())
 	return n, nil
@@ -455,6 +500,11 @@ func (n *Node) keepConnected(bootnodes []peer.AddrInfo) {
 			}(ai)
 		}
 		wg.Wait()
+		for _, ai := range bootnodes {
+			if ai.ID != n.host.ID() {
+				n.checkBootnode(ai)
+			}
+		}
 		select {
 		case <-t.C:
 		case <-n.ctx.Done():
@@ -518,6 +568,8 @@ func (n *Node) Close() error {
 	n.closeOnce.Do(func() {
 		n.host.RemoveStreamHandler(InherentProtocol(n.cfg.Genesis))
 		n.host.RemoveStreamHandler(AuthorProtocol(n.cfg.Genesis))
+		n.host.RemoveStreamHandler(ValidatorRecordProtocol(n.cfg.Genesis))
+		n.host.Network().StopNotify(n.notifiee)
 		n.hmu.Lock()
 		n.hclosed = true
 		n.hmu.Unlock()

@@ -37,15 +37,19 @@ func (n *Node) release(m map[peer.ID]int, p peer.ID) {
 	}
 }
 
-// readRequest reads and decodes one request frame.
-func (n *Node) readRequest(s network.Stream, v types.Decoder, size int) error {
+// readRequest reads and decodes one request frame of minSize to maxSize
+// bytes.
+func (n *Node) readRequest(s network.Stream, v types.Decoder, minSize, maxSize int) error {
 	_ = s.SetReadDeadline(time.Now().Add(n.cfg.Inherent.ReadTimeout))
 	b, err := ReadFrame(bufio.NewReaderSize(s, maxRequestFrame+16), maxRequestFrame)
 	if err != nil {
 		return err
 	}
-	if len(b) != size {
-		return fmt.Errorf("request of %d bytes, want %d", len(b), size)
+	if len(b) < minSize || len(b) > maxSize {
+		if minSize == maxSize {
+			return fmt.Errorf("request of %d bytes, want %d", len(b), minSize)
+		}
+		return fmt.Errorf("request of %d bytes, want %d to %d", len(b), minSize, maxSize)
 	}
 	return types.DecodeOwned(b, v, codec.Limits{MaxMessageSize: maxRequestFrame})
 }
@@ -98,8 +102,8 @@ func (n *Node) handleInherent(s network.Stream) {
 func (n *Node) serveInherent(s network.Stream) ErrorCode {
 	defer s.Close()
 	p := s.Conn().RemotePeer()
-	fail := func(code ErrorCode, msg string) ErrorCode {
-		if err := n.writeFrame(s, &InherentResponse{Code: code, Message: msg}); err != nil {
+	fail := func(code ErrorCode, msg string, parent *types.Header) ErrorCode {
+		if err := n.writeFrame(s, &InherentResponse{Code: code, Message: msg, Parent: parent}); err != nil {
 			_ = s.Reset()
 			return code
 		}
@@ -110,14 +114,37 @@ func (n *Node) serveInherent(s network.Stream) ErrorCode {
 		return code
 	}
 	if !n.acquire(n.inflight, p) {
-		return fail(CodeBusy, fmt.Sprintf("at most %d concurrent requests per peer", n.cfg.Inherent.MaxPerPeer))
+		return fail(CodeBusy, fmt.Sprintf("at most %d concurrent requests per peer", n.cfg.Inherent.MaxPerPeer), nil)
 	}
 	defer n.release(n.inflight, p)
 
 	var req InherentRequest
-	if err := n.readRequest(s, &req, InherentRequestSize); err != nil {
+	if err := n.readRequest(s, &req, InherentRequestSize, InherentRequestMaxSize); err != nil {
 		log.Debugw("malformed inherent request", "peer", p, "err", err)
-		return fail(CodeMalformed, err.Error())
+		return fail(CodeMalformed, err.Error(), nil)
+	}
+	resolver, _ := n.cfg.Inherents.(LeafResolver)
+	rp := req.RelayParent
+	if req.WantsBestLeaf() {
+		best, ok := types.Hash{}, false
+		if resolver != nil {
+			best, ok = resolver.BestLeaf()
+		}
+		if !ok {
+			return fail(CodeUnknownLeaf, "no best leaf to build on", nil)
+		}
+		rp = best
+	}
+	// parentOf is the header sent with an error, for requests that asked
+	// for it and blocks this node knows.
+	parentOf := func() *types.Header {
+		if req.Flags&FlagParentHeader == 0 || resolver == nil {
+			return nil
+		}
+		if h, ok := resolver.Header(rp); ok && h.Hash() == rp {
+			return &h
+		}
+		return nil
 	}
 	hold := n.cfg.Inherent.DefaultHold
 	if req.TimeoutMillis > 0 {
@@ -127,7 +154,7 @@ func (n *Node) serveInherent(s network.Stream) ErrorCode {
 	ctx, cancel := context.WithTimeout(n.ctx, hold)
 	defer cancel()
 
-	data, err := n.cfg.Inherents.RequestInherentData(ctx, req.RelayParent)
+	data, err := n.cfg.Inherents.RequestInherentData(ctx, rp)
 	if err == nil && data == nil {
 		err = fmt.Errorf("%w: provider returned no data", ErrInternal)
 	}
@@ -137,7 +164,7 @@ func (n *Node) serveInherent(s network.Stream) ErrorCode {
 		if code == CodeNotReady && errors.Is(err, context.DeadlineExceeded) {
 			msg = fmt.Sprintf("no inherent data within %v", hold)
 		}
-		return fail(code, msg)
+		return fail(code, msg, parentOf())
 	}
 	resp := &InherentResponse{Code: CodeOK, Data: types.NewParachainsInherentDataMap(data)}
 	if err := n.writeFrame(s, resp); err != nil {
@@ -185,7 +212,7 @@ func (n *Node) serveAuthor(s network.Stream) ErrorCode {
 	defer n.release(n.streams, p)
 
 	var req AuthorRequest
-	if err := n.readRequest(s, &req, 32); err != nil {
+	if err := n.readRequest(s, &req, 32, 32); err != nil {
 		return end(CodeMalformed, err.Error())
 	}
 	ctx, cancel := context.WithCancel(n.ctx)

@@ -251,54 +251,117 @@ const maxErrorMessage = 256
 
 // InherentRequest asks for the parachains inherent at RelayParent. The
 // server holds the request at most TimeoutMillis (0: its default), capped by
-// its own maximum. SCALE: relay_parent ++ u32 timeout, 36 bytes.
+// its own maximum.
+//
+// SCALE: relay_parent ++ u32 timeout (36 bytes, the protocol's first form,
+// which every server understands), or, when Flags is not zero, relay_parent
+// ++ u32 timeout ++ u8 flags (37 bytes). A 37-byte request with flags 0 is
+// refused as non-canonical, so every accepted request re-encodes to itself.
+//
+// An all-zero RelayParent asks for the node's best active leaf: the zero
+// hash is the hash of no block (it would need a blake2-256 preimage), and a
+// server that predates this rule answers it with unknown_leaf, which is the
+// truth for that server. The answer says which leaf was used: the Ok
+// variant's inherent carries parent_header, whose hash is the relay parent.
 type InherentRequest struct {
 	RelayParent   types.Hash
 	TimeoutMillis uint32
+	Flags         uint8
 }
 
-// InherentRequestSize is the encoded size of an InherentRequest.
-const InherentRequestSize = 36
+// InherentRequestSize is the encoded size of an InherentRequest without
+// flags; InherentRequestMaxSize is its size with them.
+const (
+	InherentRequestSize    = 36
+	InherentRequestMaxSize = 37
+)
+
+// Flags of an InherentRequest.
+const (
+	// FlagParentHeader asks the server to answer an error with the header
+	// of the relay parent (response variant 2) when it knows the block, so
+	// that a block builder that did not know the header can still fall back
+	// to the empty inherent on the real parent. Only requests with this
+	// flag get variant 2, so older clients never see it.
+	FlagParentHeader uint8 = 1 << 0
+
+	knownRequestFlags = FlagParentHeader
+)
+
+// WantsBestLeaf reports whether the request names no relay parent and asks
+// for the node's best leaf.
+func (q *InherentRequest) WantsBestLeaf() bool { return q.RelayParent.IsZero() }
 
 func (q *InherentRequest) Encode(w *codec.Writer) {
 	w.Raw(q.RelayParent[:])
 	w.U32(q.TimeoutMillis)
+	if q.Flags != 0 {
+		w.U8(q.Flags)
+	}
 }
 
 func (q *InherentRequest) Decode(r *codec.Reader) error {
 	r.Array32("request relay_parent", (*[32]byte)(&q.RelayParent))
 	q.TimeoutMillis = r.U32("request timeout")
+	q.Flags = 0
+	if r.Err() == nil && r.Remaining() > 0 {
+		q.Flags = r.U8("request flags")
+		switch {
+		case r.Err() != nil:
+		case q.Flags == 0:
+			r.Fail("request flags", codec.ErrNonCanonical, "flags 0 must be sent as the 36-byte request")
+		case q.Flags&^knownRequestFlags != 0:
+			r.Fail("request flags", codec.ErrInvalidValue, fmt.Sprintf("unknown flags %#02x", q.Flags&^knownRequestFlags))
+		}
+	}
 	return r.Err()
 }
 
 // InherentResponse answers an InherentRequest. SCALE: an enum, 0 Ok(the
 // sp_inherents InherentData map holding "parachn0"), 1 Err(u8 code,
-// Vec<u8> message).
+// Vec<u8> message), 2 ErrWithParent(u8 code, Vec<u8> message, Header): an
+// error together with the header of the relay parent the request was for
+// (best leaf requests: the leaf the server chose), sent only to requests
+// with FlagParentHeader.
 type InherentResponse struct {
 	Code    ErrorCode // CodeOK for Ok
 	Message string
 	Data    types.InherentDataMap
+	// Parent is set on error responses of variant 2 only.
+	Parent *types.Header
 }
 
 func (p *InherentResponse) Encode(w *codec.Writer) {
-	if p.Code == CodeOK {
+	switch {
+	case p.Code == CodeOK:
 		w.U8(0)
 		p.Data.Encode(w)
-		return
+	case p.Parent == nil:
+		w.U8(1)
+		encodeError(w, p.Code, p.Message)
+	default:
+		w.U8(2)
+		encodeError(w, p.Code, p.Message)
+		p.Parent.Encode(w)
 	}
-	w.U8(1)
-	encodeError(w, p.Code, p.Message)
 }
 
 func (p *InherentResponse) Decode(r *codec.Reader) error {
 	*p = InherentResponse{}
-	if r.Variant("inherent response", func(v uint8) bool { return v <= 1 }) == 0 {
+	switch r.Variant("inherent response", func(v uint8) bool { return v <= 2 }) {
+	case 0:
 		if r.Err() == nil {
 			p.Data.Decode(r)
 		}
-		return r.Err()
+	case 1:
+		p.Code, p.Message = decodeError(r)
+	case 2:
+		p.Code, p.Message = decodeError(r)
+		if r.Err() == nil {
+			p.Parent = new(types.Header)
+			p.Parent.Decode(r)
+		}
 	}
-	p.Code, p.Message = decodeError(r)
 	return r.Err()
 }
 

@@ -85,7 +85,32 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			return nil, fmt.Errorf("provisioner: register metrics: %w", err)
 		}
 	}
+	m.precreate()
 	return m, nil
+}
+
+// precreate makes the series of every known label value exist at 0 from
+// the start, as dashboards and rate() expect (a series that appears on its
+// first increment hides that increment from rate()). The discarded data's
+// reasons are open-ended; only the reasons every kind shares are made.
+func (m *metrics) precreate() {
+	for _, s := range []string{"succeeded", "failed"} {
+		m.requests.WithLabelValues(s)
+	}
+	for _, v := range []string{"valid", "invalid"} {
+		m.disputeStatements.WithLabelValues(v)
+	}
+	for _, p := range partitionNames {
+		m.partitioned.WithLabelValues(p)
+	}
+	for _, r := range []string{"slow", "unsubscribed", "deactivated", "shutdown", "other"} {
+		m.subscriberDrops.WithLabelValues(r)
+	}
+	for _, k := range []string{"bitfield", "backed_candidate", "dispute_statements", "misbehavior_report"} {
+		for _, r := range []string{"shutdown", "unknown_relay_parent", "chain_unavailable"} {
+			m.discarded.WithLabelValues(k, r)
+		}
+	}
 }
 
 func (m *metrics) discard(kind, reason string) {

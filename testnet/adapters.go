@@ -18,9 +18,13 @@ import (
 // the network layer's InherentProvider.
 type provService struct {
 	sub    *provisioner.Subsystem
+	chain  *Chain
 	ctx    context.Context
 	cancel context.CancelFunc
 	done   chan struct{}
+
+	mu   sync.Mutex
+	best types.Hash // the last activated leaf: the node's best block
 }
 
 func newProvService(ctx context.Context, chain *Chain, prePropose time.Duration, reg prometheus.Registerer) (*provService, error) {
@@ -30,7 +34,7 @@ func newProvService(ctx context.Context, chain *Chain, prePropose time.Duration,
 	if err != nil {
 		return nil, fmt.Errorf("provisioner: %w", err)
 	}
-	s := &provService{sub: sub, done: make(chan struct{})}
+	s := &provService{sub: sub, chain: chain, done: make(chan struct{})}
 	s.ctx, s.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	go func() {
 		defer close(s.done)
@@ -49,6 +53,11 @@ func (s *provService) activate(leaf types.Hash, number types.BlockNumber, old ty
 	if err := s.sub.ActiveLeaves(s.ctx, u); err != nil && s.ctx.Err() == nil {
 		log.Warnw("active leaves update", "err", err)
 	}
+	// Recorded once the provisioner knows the leaf, so that a best-leaf
+	// request never names a leaf it has not heard of yet.
+	s.mu.Lock()
+	s.best = leaf
+	s.mu.Unlock()
 }
 
 func (s *provService) feed(rp types.Hash, d provisioner.Data) {
@@ -78,6 +87,21 @@ func (s *provService) RequestInherentData(ctx context.Context, rp types.Hash) (*
 		return nil, fmt.Errorf("%w: %w", p2p.ErrNotReady, err)
 	}
 	return nil, err
+}
+
+// BestLeaf is the node's best block, which it activates as its only leaf
+// (p2p.LeafResolver).
+func (s *provService) BestLeaf() (types.Hash, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.best, !s.best.IsZero()
+}
+
+// Header returns the header of any block the node has imported
+// (p2p.LeafResolver), so a builder can fall back on the real parent.
+func (s *provService) Header(h types.Hash) (types.Header, bool) {
+	hdr, _, err := s.chain.HeaderAndState(h)
+	return hdr, err == nil
 }
 
 // netView is the network layer's view of the chain: the node's active

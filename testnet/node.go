@@ -8,6 +8,7 @@ import (
 
 	logging "github.com/ipfs/go-log/v2"
 	"github.com/libp2p/go-libp2p"
+	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/prometheus/client_golang/prometheus"
@@ -28,11 +29,16 @@ type NodeConfig struct {
 	// follows the chain without a key.
 	Validator int
 	// KeyURI overrides the validator's secret URI (default DevURI).
-	KeyURI      string
-	BasePath    string
+	KeyURI   string
+	BasePath string
+	// NodeKey overrides the network identity of BasePath (--node-key).
+	NodeKey     crypto.PrivKey
 	ListenAddrs []string
 	Bootnodes   []string
 	Registerer  prometheus.Registerer
+	// LibP2PMetrics turns libp2p's own metrics on (one node per process
+	// only; see p2p.Config.LibP2PMetrics).
+	LibP2PMetrics prometheus.Registerer
 	// PrePropose is how long the provisioner holds an inherent request
 	// after a leaf's activation (default 40% of the slot).
 	PrePropose time.Duration
@@ -66,6 +72,7 @@ type Node struct {
 
 	mu   sync.Mutex
 	leaf types.Hash // the active leaf (best block)
+	held held       // what the provisioner was fed (status.go)
 }
 
 // StartNode starts a node; Run drives it until ctx ends.
@@ -102,15 +109,23 @@ func StartNode(ctx context.Context, cfg NodeConfig) (*Node, error) {
 	if n.prov, err = newProvService(ctx, n.chain, cfg.PrePropose, cfg.Registerer); err != nil {
 		return nil, err
 	}
+	var sessionKey *p2p.SessionKey
+	if n.kp != nil {
+		// The validator proves its index to peers with its session key.
+		sessionKey = &p2p.SessionKey{Session: g.Session, Index: types.ValidatorIndex(cfg.Validator), Signer: n.kp}
+	}
 	n.net, err = p2p.New(ctx, p2p.Config{
-		Genesis:     g.Hash(),
-		BasePath:    cfg.BasePath,
-		ListenAddrs: cfg.ListenAddrs,
-		Bootnodes:   cfg.Bootnodes,
-		Chain:       n.view,
-		Sink:        n,
-		Inherents:   n.prov,
-		Registerer:  cfg.Registerer,
+		Genesis:       g.Hash(),
+		BasePath:      cfg.BasePath,
+		PrivateKey:    cfg.NodeKey,
+		SessionKey:    sessionKey,
+		LibP2PMetrics: cfg.LibP2PMetrics,
+		ListenAddrs:   cfg.ListenAddrs,
+		Bootnodes:     cfg.Bootnodes,
+		Chain:         n.view,
+		Sink:          n,
+		Inherents:     n.prov,
+		Registerer:    cfg.Registerer,
 		AnnouncementValidator: func(a *p2p.BlockAnnouncement) error {
 			// The announcement's seal is cheap to check here; execution
 			// happens on import.
@@ -210,6 +225,7 @@ func (n *Node) close() {
 func (n *Node) activate(leaf types.Hash, h types.Header, old types.Hash) {
 	n.mu.Lock()
 	n.leaf = leaf
+	n.held.newLeaf(leaf)
 	n.mu.Unlock()
 	n.view.setLeaf(leaf, old)
 	n.prov.activate(leaf, h.Number, old)
@@ -354,11 +370,13 @@ func (n *Node) Bitfield(rp types.Hash, bf *types.UncheckedSignedAvailabilityBitf
 	if n.cfg.Recorder != nil {
 		n.cfg.Recorder.Bitfield(rp, bf.ValidatorIndex, time.Now())
 	}
+	n.countHeld(rp, kindBitfield)
 	n.prov.feed(rp, &provisioner.SignedBitfield{Bitfield: *bf})
 }
 
 func (n *Node) BackedCandidate(rp types.Hash, c *types.BackedCandidate) {
 	if full := n.backing.add(rp, c); full != nil {
+		n.countHeld(rp, kindCandidate)
 		n.prov.feed(rp, full)
 	}
 }
@@ -366,6 +384,7 @@ func (n *Node) BackedCandidate(rp types.Hash, c *types.BackedCandidate) {
 func (n *Node) Dispute(set *types.DisputeStatementSet) {
 	n.mu.Lock()
 	leaf := n.leaf
+	n.held.Disputes++
 	n.mu.Unlock()
 	n.prov.feed(leaf, &provisioner.DisputeStatements{Set: *set})
 }
@@ -373,6 +392,7 @@ func (n *Node) Dispute(set *types.DisputeStatementSet) {
 func (n *Node) Misbehavior(r *types.MisbehaviorReport) {
 	n.mu.Lock()
 	leaf := n.leaf
+	n.held.Misbehavior++
 	n.mu.Unlock()
 	n.prov.feed(leaf, &provisioner.MisbehaviorReport{Report: *r})
 }

@@ -7,28 +7,55 @@ import (
 	"os"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/polkadot-provisioner/provisioner/types"
 )
 
+// TimeFormat is RFC 3339 with milliseconds, in UTC: the report's times.
+const TimeFormat = "2006-01-02T15:04:05.000Z07:00"
+
 // BlockReport is one row of the testnet report.
 type BlockReport struct {
-	Number        types.BlockNumber `json:"number"`
-	Hash          string            `json:"hash"`
-	Author        string            `json:"author"`
-	InherentBytes int               `json:"inherent_bytes"`
-	FetchMillis   float64           `json:"fetch_ms"`
-	Bitfields     int               `json:"bitfields"`
-	Backed        int               `json:"backed"`
-	Included      int               `json:"included"`
-	Disputes      int               `json:"disputes"`
-	EmptyFallback bool              `json:"empty_fallback"`
+	Number     types.BlockNumber `json:"number"`
+	Hash       string            `json:"hash"`
+	ParentHash string            `json:"parent_hash"`
+	Slot       uint64            `json:"slot"`
+	// Timestamp is the start of the block's slot (genesis time + slot x
+	// slot length), as Substrate's timestamp inherent would say.
+	Timestamp     string  `json:"timestamp"`
+	Author        string  `json:"author"`
+	InherentBytes int     `json:"inherent_bytes"`
+	FetchMillis   float64 `json:"fetch_ms"`
+	Bitfields     int     `json:"bitfields"`
+	Backed        int     `json:"backed"`
+	Included      int     `json:"included"`
+	Disputes      int     `json:"disputes"`
+	EmptyFallback bool    `json:"empty_fallback"`
+	// Fork: the block's parent was not the observer's best block when it
+	// arrived (a competing block, or a reorganisation).
+	Fork bool `json:"fork,omitempty"`
 }
 
 // Report is what `testnet --report FILE` writes.
 type Report struct {
+	Version     string   `json:"version"`
+	Flags       []string `json:"flags"`
+	Seed        uint64   `json:"seed"`
+	GenesisHash string   `json:"genesis_hash"`
+	StartedAt   string   `json:"started_at"`
+	EndedAt     string   `json:"ended_at"`
+	// Pass: every check passed.
+	Pass bool `json:"pass"`
+	// Interrupted: the run was ended by Ctrl-C (or its context) before
+	// --blocks were produced, or ran until then with --blocks 0; its
+	// checks judge the blocks that ran.
+	Interrupted bool `json:"interrupted,omitempty"`
+	// BaseDir is set when the base dir was kept (a check failed, the run
+	// was interrupted, or it was given with --base-dir).
+	BaseDir          string             `json:"base_dir,omitempty"`
 	Nodes            int                `json:"nodes"`
 	Validators       int                `json:"validators"`
 	Paras            int                `json:"paras"`
@@ -81,14 +108,17 @@ type Recorder struct {
 	included    map[types.ParaID]int
 	out         io.Writer
 	printedHead bool
+	best        types.Hash // the observer's best block, for fork marks
 }
 
 // NewRecorder writes a live table to out (nil: silent).
 func NewRecorder(g *Genesis, out io.Writer) *Recorder {
+	genesis := g.GenesisHeader()
 	return &Recorder{
 		g: g, byHash: map[types.Hash]int{}, leafSeen: map[types.Hash]time.Time{},
 		signed: map[types.Hash]map[types.ValidatorIndex]bool{}, inInherent: map[types.Hash]int{},
 		hasChild: map[types.Hash]bool{}, included: map[types.ParaID]int{}, out: out,
+		best: genesis.Hash(),
 	}
 }
 
@@ -97,9 +127,13 @@ func (r *Recorder) Block(b *Block, imp *Imported, at time.Time) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	inh := &b.Body.Extrinsic.Data
+	slotStart := time.UnixMilli(r.g.GenesisUnixMillis + int64(imp.Slot)*r.g.SlotMillis)
 	row := BlockReport{
 		Number:        b.Header.Number,
 		Hash:          imp.Hash.String(),
+		ParentHash:    b.Header.ParentHash.String(),
+		Slot:          imp.Slot,
+		Timestamp:     slotStart.UTC().Format(TimeFormat),
 		Author:        fmt.Sprintf("%d (%s)", imp.Author, DevURI(int(imp.Author))),
 		InherentBytes: inh.EncodedSize(),
 		FetchMillis:   float64(b.Body.FetchMicros) / 1000,
@@ -107,6 +141,10 @@ func (r *Recorder) Block(b *Block, imp *Imported, at time.Time) {
 		Backed:        len(inh.BackedCandidates),
 		Disputes:      len(inh.Disputes),
 		EmptyFallback: b.Body.Fallback,
+		Fork:          b.Header.ParentHash != r.best,
+	}
+	if imp.BecameBest {
+		r.best = imp.Hash
 	}
 	if imp.Result != nil {
 		row.Included = len(imp.Result.Included)
@@ -131,17 +169,21 @@ func (r *Recorder) Block(b *Block, imp *Imported, at time.Time) {
 	r.hasChild[b.Header.ParentHash] = true
 	if r.out != nil {
 		if !r.printedHead {
-			fmt.Fprintf(r.out, "%6s  %-14s  %-18s  %9s  %6s  %8s  %9s  %9s  %8s\n",
-				"block", "hash", "author", "bitfields", "backed", "included", "bytes", "fetch ms", "fallback")
+			fmt.Fprintf(r.out, "%6s  %-14s  %-18s  %9s  %6s  %8s  %9s  %9s  %8s  %s\n",
+				"block", "hash", "author", "bitfields", "backed", "included", "bytes", "fetch ms", "fallback", "note")
 			r.printedHead = true
 		}
 		fb := ""
 		if row.EmptyFallback {
 			fb = "EMPTY"
 		}
-		fmt.Fprintf(r.out, "%6d  %-14s  %-18s  %9d  %6d  %8d  %9d  %9.1f  %8s\n",
+		note := ""
+		if row.Fork {
+			note = "FORK: parent " + row.ParentHash[:14] + " is not the previous best"
+		}
+		fmt.Fprintf(r.out, "%6d  %-14s  %-18s  %9d  %6d  %8d  %9d  %9.1f  %8s  %s\n",
 			row.Number, row.Hash[:14], row.Author, row.Bitfields, row.Backed, row.Included,
-			row.InherentBytes, row.FetchMillis, fb)
+			row.InherentBytes, row.FetchMillis, fb, note)
 	}
 }
 
@@ -200,6 +242,90 @@ func (r *Recorder) Report(nodes int) *Report {
 		rep.Bitfields.Ratio = float64(rep.Bitfields.InInherent) / float64(rep.Bitfields.Signed)
 	}
 	return rep
+}
+
+// WriteSummary prints the report for a terminal: paras by id, message
+// reasons sorted, one check per line.
+func (rep *Report) WriteSummary(w io.Writer) {
+	state := ""
+	if rep.Interrupted {
+		state = " (interrupted)"
+	}
+	fmt.Fprintf(w, "\nsummary%s: %d blocks, %d validators, %d paras on %d cores, slot %d ms\n",
+		state, len(rep.Blocks), rep.Validators, rep.Paras, rep.Cores, rep.SlotMillis)
+	type para struct {
+		id, n int
+	}
+	var ps []para
+	for k, n := range rep.ParasIncluded {
+		id, err := strconv.Atoi(k)
+		if err != nil {
+			id = -1
+		}
+		ps = append(ps, para{id, n})
+	}
+	sort.Slice(ps, func(i, j int) bool { return ps[i].id < ps[j].id })
+	parts := make([]string, len(ps))
+	for i, p := range ps {
+		parts[i] = fmt.Sprintf("%d:%d", p.id, p.n)
+	}
+	fmt.Fprintf(w, "  paras included: %s\n", strings.Join(parts, " "))
+	fmt.Fprintf(w, "  bitfields: %d signed, %d in the next block (%.2f%%); gossip p50 %.1f ms, p99 %.1f ms\n",
+		rep.Bitfields.Signed, rep.Bitfields.InInherent, 100*rep.Bitfields.Ratio, rep.GossipMillis.P50, rep.GossipMillis.P99)
+	if len(rep.RejectedMessages) > 0 {
+		fmt.Fprintf(w, "  rejected messages: %s\n", FormatCounts(rep.RejectedMessages))
+	}
+	if len(rep.IgnoredMessages) > 0 {
+		fmt.Fprintf(w, "  ignored messages: %s\n", FormatCounts(rep.IgnoredMessages))
+	}
+	forks := 0
+	for _, b := range rep.Blocks {
+		if b.Fork {
+			forks++
+		}
+	}
+	if forks > 0 {
+		fmt.Fprintf(w, "  forks: %d blocks did not build on the previous best\n", forks)
+	}
+	for _, g := range rep.Graylisted {
+		fmt.Fprintf(w, "  graylisted: %s\n", g)
+	}
+	for _, f := range rep.Faults {
+		fmt.Fprintf(w, "  fault: %s\n", f)
+	}
+	for _, c := range rep.Checks {
+		mark := "PASS"
+		if !c.Pass {
+			mark = "FAIL"
+		}
+		fmt.Fprintf(w, "  %s %-22s %s\n", mark, c.Name, c.Detail)
+	}
+	if rep.BaseDir != "" {
+		fmt.Fprintf(w, "  base dir: %s (chain.json, network.json, node-N/node.log)\n", rep.BaseDir)
+	}
+}
+
+// FormatCounts prints the non-zero counts by reason, sorted by reason,
+// with the total: "bad_signature 16, decode 432 (448 in all)"; "none"
+// when every count is zero (nodes export every reason from the start).
+func FormatCounts(m map[string]float64) string {
+	keys := make([]string, 0, len(m))
+	total := 0.0
+	for k, v := range m {
+		if v != 0 {
+			keys = append(keys, k)
+			total += v
+		}
+	}
+	if len(keys) == 0 {
+		return "none"
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = k + " " + strconv.FormatFloat(m[k], 'f', -1, 64)
+	}
+	return strings.Join(parts, ", ") + " (" + strconv.FormatFloat(total, 'f', -1, 64) + " in all)"
 }
 
 // WriteFile writes the report as indented JSON.

@@ -1,9 +1,7 @@
 package testnet
 
 import (
-	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -51,59 +49,109 @@ func ParseKill(s string) (Kill, error) {
 
 // Config of a testnet run.
 type Config struct {
-	Nodes, Paras, Cores, Blocks int
-	Slot                        time.Duration
-	Seed                        uint64
-	V1Descriptors               bool
+	Nodes, Paras, Cores int
+	// Blocks to produce; 0 runs until ctx is done (Ctrl-C).
+	Blocks        int
+	Slot          time.Duration
+	Seed          uint64
+	V1Descriptors bool
 	// InProcess runs the nodes as goroutines; otherwise each is a
 	// `provisioner node` process of Binary.
 	InProcess bool
 	Binary    string
-	BaseDir   string
-	Kills     []Kill
+	// BaseDir holds chain.json, network.json, prometheus.yml and a
+	// directory per node; created when missing. Empty: a temporary
+	// directory, removed after a run whose checks all pass.
+	BaseDir string
+	Kills   []Kill
+	Pauses  []Pause
 	// Adversaries: the last K nodes misbehave.
 	Adversaries int
-	// Out receives the live table and progress (nil: silent).
+	// Out receives the node table, the live table and progress (nil:
+	// silent).
 	Out io.Writer
-	// LogLevel for node processes.
+	// LogLevel for node processes (default info), which log into
+	// node-N/node.log.
 	LogLevel string
+	// Version and Flags (the command line) go into the report.
+	Version string
+	Flags   []string
 }
 
 // nodeHandle is a running node, in process or not.
 type nodeHandle struct {
 	index   int
+	peerID  peer.ID
+	listen  string // listen multiaddr, without the peer id
 	addr    string // bootnode multiaddr
 	metrics string // metrics address (processes)
+	logPath string // processes
 	reg     *prometheus.Registry
 	cancel  context.CancelFunc
 	done    chan struct{}
 	cmd     *exec.Cmd
+	paused  bool
 }
 
-// Run starts the testnet, waits for cfg.Blocks blocks (or a timeout), and
-// returns the report.
-func Run(ctx context.Context, cfg Config) (*Report, error) {
-	if cfg.Nodes < 1 || cfg.Blocks < 1 || cfg.Paras < 1 {
-		return nil, fmt.Errorf("testnet needs at least one node, para and block")
+func (h *nodeHandle) info(i int, adversary bool) NodeInfo {
+	ni := NodeInfo{Index: i, Validator: DevURI(i), PeerID: h.peerID.String(), Listen: h.listen,
+		Multiaddr: h.addr, Log: h.logPath, Adversary: adversary}
+	if h.metrics != "" {
+		ni.MetricsURL = "http://" + h.metrics + "/metrics"
+	}
+	return ni
+}
+
+// ports a node process listens on; kept across restarts so that its
+// multiaddr and Prometheus target stay valid.
+type ports struct{ p2p, metrics int }
+
+// Run starts the testnet, waits for cfg.Blocks blocks (or, with Blocks 0,
+// for ctx to end), and returns the report. When ctx ends first (Ctrl-C),
+// Run still gathers and returns the report of what ran, marked
+// Interrupted; its checks judge the blocks that ran. A Config that
+// Validate refuses is an error matching ErrUsage.
+func Run(ctx context.Context, cfg Config) (_ *Report, err error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
 	}
 	if cfg.Cores == 0 {
 		cfg.Cores = cfg.Paras
 	}
-	if cfg.Adversaries >= cfg.Nodes {
-		return nil, fmt.Errorf("--adversaries %d leaves no honest node of %d", cfg.Adversaries, cfg.Nodes)
+	if cfg.LogLevel == "" {
+		cfg.LogLevel = "info"
 	}
-	for _, k := range cfg.Kills {
-		if k.Node >= cfg.Nodes {
-			return nil, fmt.Errorf("--kill: no node %d (nodes are 0..%d)", k.Node, cfg.Nodes-1)
+	startedAt := time.Now()
+	say := func(format string, a ...any) {
+		if cfg.Out != nil {
+			fmt.Fprintf(cfg.Out, format+"\n", a...)
 		}
 	}
+	// The base dir outlives a failed or interrupted run, so its logs can
+	// be read; a temporary one is removed only after a clean pass.
+	keep := true
 	if cfg.BaseDir == "" {
 		dir, err := os.MkdirTemp("", "testnet-")
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("base dir: %w", err)
 		}
-		defer os.RemoveAll(dir)
 		cfg.BaseDir = dir
+		keep = false
+		// Registered first, so it runs after every node has stopped. A run
+		// that failed to start keeps its logs too.
+		defer func() {
+			switch {
+			case err != nil:
+				err = fmt.Errorf("%w (base dir kept: %s)", err, dir)
+			case !keep:
+				_ = os.RemoveAll(dir)
+			}
+		}()
+	} else if err = os.MkdirAll(cfg.BaseDir, 0o755); err != nil {
+		return nil, fmt.Errorf("base dir: %w", err)
+	}
+	if abs, err := filepath.Abs(cfg.BaseDir); err == nil {
+		cfg.BaseDir = abs
 	}
 	// Slot 0 starts after the nodes had time to start and connect.
 	warmup := 3*time.Second + time.Duration(cfg.Nodes)*150*time.Millisecond
@@ -119,20 +167,23 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if err := g.Save(specPath); err != nil {
 		return nil, err
 	}
-	say := func(format string, a ...any) {
-		if cfg.Out != nil {
-			fmt.Fprintf(cfg.Out, format+"\n", a...)
-		}
+	blocks := strconv.Itoa(cfg.Blocks)
+	if cfg.Blocks == 0 {
+		blocks = "unlimited (until Ctrl-C)"
 	}
-	say("testnet: %d validators, %d paras on %d cores, %d blocks of %s, genesis %s", cfg.Nodes, cfg.Paras, cfg.Cores, cfg.Blocks, cfg.Slot, g.Hash())
+	say("testnet: %d validators, %d paras on %d cores, %s blocks of %s, genesis %s", cfg.Nodes, cfg.Paras, cfg.Cores, blocks, cfg.Slot, g.Hash())
+	say("testnet: base dir %s", cfg.BaseDir)
 
-	ctx, cancel := context.WithCancel(ctx)
+	// The network runs on its own context: when ctx ends (Ctrl-C), the
+	// loop below stops, but nodes stay up until their metrics and the
+	// observer's peer scores are gathered for the report.
+	netCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancel()
 	rec := NewRecorder(g, cfg.Out)
 
 	// The observer is this process's own peer: it follows the chain and
 	// takes the notes of the report. It listens first; nodes boot from it.
-	obs, err := StartNode(ctx, NodeConfig{
+	obs, err := StartNode(netCtx, NodeConfig{
 		Genesis: g, Validator: -1, BasePath: filepath.Join(cfg.BaseDir, "observer"),
 		ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}, Recorder: rec,
 	})
@@ -140,24 +191,19 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		return nil, fmt.Errorf("observer: %w", err)
 	}
 	obsDone := make(chan struct{})
-	go func() { defer close(obsDone); _ = obs.Run(ctx) }()
+	go func() { defer close(obsDone); _ = obs.Run(netCtx) }()
 	defer func() { cancel(); <-obsDone }()
 	boot := obs.Addrs()
 
 	handles := make([]*nodeHandle, cfg.Nodes)
-	start := func(i int) (*nodeHandle, error) {
-		adversary := i >= cfg.Nodes-cfg.Adversaries
+	nodePorts := make([]ports, cfg.Nodes)
+	adversary := func(i int) bool { return i >= cfg.Nodes-cfg.Adversaries }
+	start := func(i int, why string) (*nodeHandle, error) {
 		base := filepath.Join(cfg.BaseDir, fmt.Sprintf("node-%d", i))
 		if cfg.InProcess {
-			return startInProcess(ctx, g, i, base, boot, adversary)
+			return startInProcess(netCtx, g, i, base, boot, adversary(i))
 		}
-		return startProcess(ctx, cfg, specPath, i, base, boot, adversary)
-	}
-	for i := range handles {
-		if handles[i], err = start(i); err != nil {
-			return nil, fmt.Errorf("node %d: %w", i, err)
-		}
-		boot = append(boot, handles[i].addr)
+		return startProcess(cfg, specPath, i, base, boot, adversary(i), &nodePorts[i], why)
 	}
 	defer func() {
 		for _, h := range handles {
@@ -166,15 +212,52 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			}
 		}
 	}()
-	rep := &Report{}
+	for i := range handles {
+		if handles[i], err = start(i, "started"); err != nil {
+			return nil, fmt.Errorf("node %d: %w", i, err)
+		}
+		boot = append(boot, handles[i].addr)
+	}
+	netInfo := NetworkInfo{
+		GenesisHash: g.Hash().String(), ChainSpec: specPath, GenesisUnixMS: g.GenesisUnixMillis, SlotMillis: g.SlotMillis,
+		Observer: ObserverIn{PeerID: obs.Net().ID().String(), Addrs: obs.Addrs()},
+	}
+	writeNet := func() {
+		netInfo.Nodes = netInfo.Nodes[:0]
+		for i, h := range handles {
+			if h != nil {
+				netInfo.Nodes = append(netInfo.Nodes, h.info(i, adversary(i)))
+			}
+		}
+		if err := writeNetworkFiles(cfg.BaseDir, netInfo); err != nil {
+			say("testnet: %v", err)
+		}
+	}
+	writeNet()
+	if cfg.Out != nil {
+		WriteNodeTable(cfg.Out, netInfo.Nodes)
+	}
+	say("testnet: network.json written to %s", filepath.Join(cfg.BaseDir, "network.json"))
+	if netInfo.Prometheus != "" {
+		say("testnet: Prometheus: prometheus --config.file=%s", netInfo.Prometheus)
+	}
+
 	var faults []string
-	deadline := time.Now().Add(warmup + time.Duration(cfg.Blocks*3+10)*cfg.Slot)
+	var deadline time.Time
+	if cfg.Blocks > 0 {
+		deadline = time.Now().Add(warmup + time.Duration(cfg.Blocks*3+10)*cfg.Slot)
+	}
+	firstSlot := time.UnixMilli(g.GenesisUnixMillis).Add(cfg.Slot)
+	var lastProgress time.Time
 	killed := map[int]bool{}
+	paused := map[int]bool{}
+	interrupted := false
+loop:
 	for {
 		best, _ := obs.Chain().Best()
 		n := int(best.Number)
 		for _, k := range cfg.Kills {
-			if n >= k.At && !killed[k.Node] && handles[k.Node] != nil && k.RestartAt != -1 {
+			if n >= k.At && !killed[k.Node] && handles[k.Node] != nil {
 				say("testnet: killing node %d at block %d", k.Node, n)
 				faults = append(faults, fmt.Sprintf("node %d killed at block %d", k.Node, n))
 				handles[k.Node].kill()
@@ -183,37 +266,73 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			}
 			if k.RestartAt > 0 && n >= k.RestartAt && killed[k.Node] && handles[k.Node] == nil {
 				say("testnet: restarting node %d at block %d", k.Node, n)
-				h, err := start(k.Node)
+				h, err := start(k.Node, fmt.Sprintf("restarted at block %d", n))
 				if err != nil {
 					faults = append(faults, fmt.Sprintf("node %d failed to restart: %v", k.Node, err))
 				} else {
 					faults = append(faults, fmt.Sprintf("node %d restarted at block %d", k.Node, n))
 					handles[k.Node] = h
+					writeNet()
 				}
 			}
 		}
-		if n >= cfg.Blocks {
+		for _, p := range cfg.Pauses {
+			h := handles[p.Node]
+			if h == nil {
+				continue
+			}
+			if n >= p.At && !paused[p.Node] && !h.paused {
+				if err := h.pause(); err != nil {
+					faults = append(faults, fmt.Sprintf("node %d not paused: %v", p.Node, err))
+				} else {
+					say("testnet: pausing node %d (SIGSTOP) at block %d", p.Node, n)
+					faults = append(faults, fmt.Sprintf("node %d paused at block %d", p.Node, n))
+				}
+				paused[p.Node] = true
+			}
+			if p.ResumeAt > 0 && n >= p.ResumeAt && h.paused {
+				if err := h.resume(); err != nil {
+					faults = append(faults, fmt.Sprintf("node %d not resumed: %v", p.Node, err))
+				} else {
+					say("testnet: resuming node %d (SIGCONT) at block %d", p.Node, n)
+					faults = append(faults, fmt.Sprintf("node %d resumed at block %d", p.Node, n))
+				}
+			}
+		}
+		if n == 0 && time.Since(lastProgress) >= time.Second {
+			lastProgress = time.Now()
+			say("testnet: %s", waitingLine(firstSlot, lastProgress))
+		}
+		if cfg.Blocks > 0 && n >= cfg.Blocks {
 			break
 		}
-		if time.Now().After(deadline) {
+		if !deadline.IsZero() && time.Now().After(deadline) {
 			faults = append(faults, fmt.Sprintf("timed out at block %d of %d", n, cfg.Blocks))
 			break
 		}
 		select {
 		case <-ctx.Done():
-			return nil, ctx.Err()
+			interrupted = true
+			say("testnet: interrupted at block %d, gathering the report", n)
+			break loop
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
-	// Let the last bitfields arrive, then gather.
-	time.Sleep(cfg.Slot / 2)
-	rep = rec.Report(cfg.Nodes)
+	if !interrupted {
+		// Let the last bitfields arrive, then gather.
+		time.Sleep(cfg.Slot / 2)
+	}
+	rep := rec.Report(cfg.Nodes)
 	rep.Faults = faults
 	for _, h := range handles {
-		if h == nil {
+		if h == nil || h.paused {
+			// A stopped process answers no scrape.
 			continue
 		}
-		rej, ign := h.scrape()
+		rej, ign, err := h.scrape()
+		if err != nil {
+			rep.Faults = append(rep.Faults, fmt.Sprintf("node %d metrics: %v", h.index, err))
+		}
 		for k, v := range rej {
 			rep.RejectedMessages[k] += v
 		}
@@ -227,8 +346,31 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			rep.Graylisted = append(rep.Graylisted, fmt.Sprintf("%s (score %.0f)", p, s))
 		}
 	}
-	rep.Checks = Evaluate(rep, cfg)
+	rep.Version, rep.Flags, rep.Seed = cfg.Version, cfg.Flags, cfg.Seed
+	rep.GenesisHash = g.Hash().String()
+	rep.Interrupted = interrupted || cfg.Blocks == 0
+	evalCfg := cfg
+	if rep.Interrupted {
+		// Judge what ran: the blocks check asks for the blocks produced.
+		evalCfg.Blocks = len(rep.Blocks)
+	}
+	rep.Checks = Evaluate(rep, evalCfg)
+	rep.Pass = len(Failed(rep.Checks)) == 0
+	if keep = keep || !rep.Pass || rep.Interrupted; keep {
+		rep.BaseDir = cfg.BaseDir
+	}
+	rep.StartedAt = startedAt.UTC().Format(TimeFormat)
+	rep.EndedAt = time.Now().UTC().Format(TimeFormat)
 	return rep, nil
+}
+
+// waitingLine is the progress line shown once a second until block 1.
+func waitingLine(firstSlot, now time.Time) string {
+	d := firstSlot.Sub(now)
+	if d > 0 {
+		return fmt.Sprintf("waiting for block 1: slot 1 starts in %.1f s", d.Seconds())
+	}
+	return fmt.Sprintf("waiting for block 1: slot 1 started %.1f s ago", -d.Seconds())
 }
 
 func startInProcess(ctx context.Context, g *Genesis, i int, base string, boot []string, adversary bool) (*nodeHandle, error) {
@@ -242,7 +384,9 @@ func startInProcess(ctx context.Context, g *Genesis, i int, base string, boot []
 		cancel()
 		return nil, err
 	}
-	h := &nodeHandle{index: i, addr: n.Addrs()[0], reg: reg, cancel: cancel, done: make(chan struct{})}
+	addr := n.Addrs()[0]
+	listen, _, _ := strings.Cut(addr, "/p2p/")
+	h := &nodeHandle{index: i, peerID: n.Net().ID(), listen: listen, addr: addr, reg: reg, cancel: cancel, done: make(chan struct{})}
 	go func() { defer close(h.done); _ = n.Run(ctx) }()
 	return h, nil
 }
@@ -256,7 +400,10 @@ func freePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
-func startProcess(ctx context.Context, cfg Config, spec string, i int, base string, boot []string, adversary bool) (*nodeHandle, error) {
+// startProcess starts a `provisioner node` process. Its ports are picked
+// on the first start and reused on restarts; its log is appended to, so a
+// restarted node's log keeps what it said before it was killed.
+func startProcess(cfg Config, spec string, i int, base string, boot []string, adversary bool, pt *ports, why string) (*nodeHandle, error) {
 	key, err := p2p.LoadOrCreateIdentity(base)
 	if err != nil {
 		return nil, err
@@ -265,36 +412,60 @@ func startProcess(ctx context.Context, cfg Config, spec string, i int, base stri
 	if err != nil {
 		return nil, err
 	}
-	port, err := freePort()
-	if err != nil {
-		return nil, err
+	if pt.p2p == 0 {
+		if pt.p2p, err = freePort(); err != nil {
+			return nil, err
+		}
+		if pt.metrics, err = freePort(); err != nil {
+			return nil, err
+		}
 	}
-	mport, err := freePort()
-	if err != nil {
-		return nil, err
-	}
-	listen := fmt.Sprintf("/ip4/127.0.0.1/tcp/%d", port)
+	listen := fmt.Sprintf("/ip4/127.0.0.1/tcp/%d", pt.p2p)
+	metrics := fmt.Sprintf("127.0.0.1:%d", pt.metrics)
 	args := []string{"node", "--chain", spec, "--validator", strconv.Itoa(i), "--base-path", base,
-		"--listen", listen, "--bootnodes", strings.Join(boot, ","), "--metrics", fmt.Sprintf("127.0.0.1:%d", mport)}
+		"--listen", listen, "--bootnodes", strings.Join(boot, ","), "--metrics", metrics,
+		"--log-level", cfg.LogLevel}
 	if adversary {
 		args = append(args, "--adversary")
 	}
-	if cfg.LogLevel != "" {
-		args = append(args, "--log-level", cfg.LogLevel)
-	}
-	cmd := exec.Command(cfg.Binary, args...)
-	logf, err := os.Create(filepath.Join(base, "node.log"))
+	logPath := filepath.Join(base, "node.log")
+	logf, err := os.OpenFile(logPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, err
 	}
+	fmt.Fprintf(logf, "=== testnet: node %d %s at %s ===\n", i, why, time.Now().UTC().Format(TimeFormat))
+	cmd := exec.Command(cfg.Binary, args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = nodeProcAttr()
 	if err := cmd.Start(); err != nil {
 		logf.Close()
 		return nil, fmt.Errorf("start %s: %w", cfg.Binary, err)
 	}
-	h := &nodeHandle{index: i, addr: listen + "/p2p/" + id.String(), metrics: fmt.Sprintf("127.0.0.1:%d", mport), cmd: cmd, done: make(chan struct{})}
+	h := &nodeHandle{index: i, peerID: id, listen: listen, addr: listen + "/p2p/" + id.String(), metrics: metrics,
+		logPath: logPath, cmd: cmd, done: make(chan struct{})}
 	go func() { defer close(h.done); _ = cmd.Wait(); logf.Close() }()
 	return h, nil
+}
+
+// pause stops the node's process (SIGSTOP).
+func (h *nodeHandle) pause() error {
+	if h.cmd == nil {
+		return fmt.Errorf("node %d runs in process: %w", h.index, ErrUsage)
+	}
+	if err := pauseProcess(h.cmd.Process); err != nil {
+		return err
+	}
+	h.paused = true
+	return nil
+}
+
+// resume continues a paused process (SIGCONT).
+func (h *nodeHandle) resume() error {
+	if err := resumeProcess(h.cmd.Process); err != nil {
+		return err
+	}
+	h.paused = false
+	return nil
 }
 
 // kill stops the node at once: kill -9 for a process, cancellation in
@@ -308,9 +479,13 @@ func (h *nodeHandle) kill() {
 	<-h.done
 }
 
-// stop ends the node gracefully.
+// stop ends the node gracefully; a paused process is resumed first, as a
+// stopped one cannot handle SIGINT.
 func (h *nodeHandle) stop() {
 	if h.cmd != nil {
+		if h.paused {
+			_ = h.resume()
+		}
 		_ = h.cmd.Process.Signal(os.Interrupt)
 		select {
 		case <-h.done:
@@ -324,58 +499,30 @@ func (h *nodeHandle) stop() {
 	<-h.done
 }
 
-// scrape reads the node's rejected and ignored gossip counters by reason.
-func (h *nodeHandle) scrape() (rejected, ignored map[string]float64) {
-	rejected, ignored = map[string]float64{}, map[string]float64{}
+// scrape reads the node's rejected and ignored gossip counters by reason:
+// from its registry in process, from its /metrics otherwise.
+func (h *nodeHandle) scrape() (rejected, ignored map[string]float64, err error) {
 	if h.reg != nil {
 		mfs, err := h.reg.Gather()
 		if err != nil {
-			return
+			return nil, nil, err
 		}
+		rejected, ignored = map[string]float64{}, map[string]float64{}
 		for _, mf := range mfs {
-			var into map[string]float64
-			switch mf.GetName() {
-			case "provisioner_p2p_gossip_rejected_total":
-				into = rejected
-			case "provisioner_p2p_gossip_ignored_total":
-				into = ignored
-			default:
-				continue
-			}
-			for _, m := range mf.GetMetric() {
-				into[labelOf(m.GetLabel(), "reason")] += m.GetCounter().GetValue()
-			}
+			addGossipCounters(mf, rejected, ignored)
 		}
-		return
+		return rejected, ignored, nil
 	}
-	resp, err := http.Get("http://" + h.metrics + "/metrics")
+	client := http.Client{Timeout: 2 * time.Second}
+	resp, err := client.Get("http://" + h.metrics + "/metrics")
 	if err != nil {
-		return
+		return nil, nil, err
 	}
 	defer resp.Body.Close()
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		line := sc.Text()
-		var into map[string]float64
-		switch {
-		case strings.HasPrefix(line, "provisioner_p2p_gossip_rejected_total{"):
-			into = rejected
-		case strings.HasPrefix(line, "provisioner_p2p_gossip_ignored_total{"):
-			into = ignored
-		default:
-			continue
-		}
-		_, rest, _ := strings.Cut(line, `reason="`)
-		reason, rest, _ := strings.Cut(rest, `"`)
-		fields := strings.Fields(rest)
-		if len(fields) == 0 {
-			continue
-		}
-		if v, err := strconv.ParseFloat(fields[len(fields)-1], 64); err == nil {
-			into[reason] += v
-		}
+	if resp.StatusCode != http.StatusOK {
+		return nil, nil, fmt.Errorf("GET /metrics: %s", resp.Status)
 	}
-	return
+	return ParseGossipCounters(resp.Body)
 }
 
 type labelPair interface {
@@ -390,56 +537,4 @@ func labelOf[L labelPair](ls []L, name string) string {
 		}
 	}
 	return ""
-}
-
-// Evaluate applies the testnet's done-criteria to a report.
-func Evaluate(rep *Report, cfg Config) []Check {
-	var checks []Check
-	add := func(name string, pass bool, format string, a ...any) {
-		checks = append(checks, Check{Name: name, Pass: pass, Detail: fmt.Sprintf(format, a...)})
-	}
-	add("blocks", len(rep.Blocks) >= cfg.Blocks, "%d of %d blocks", len(rep.Blocks), cfg.Blocks)
-	fallbacks := 0
-	for _, b := range rep.Blocks {
-		if b.Number > 2 && b.EmptyFallback {
-			fallbacks++
-		}
-	}
-	add("no_empty_fallback", fallbacks == 0, "%d blocks after #2 used the empty fallback", fallbacks)
-	worst := -1
-	blocks := len(rep.Blocks)
-	for _, n := range rep.ParasIncluded {
-		if worst < 0 || n < worst {
-			worst = n
-		}
-	}
-	// Every para included at least every other block, once the pipeline
-	// is primed (block 1 backs, block 2 includes).
-	need := (blocks - 2) / 2
-	add("paras_included", worst >= need, "least-included para: %d inclusions in %d blocks (need %d)", worst, blocks, need)
-	add("bitfields_included", rep.Bitfields.Ratio >= 0.99, "%d of %d signed bitfields in the next block (%.2f%%)",
-		rep.Bitfields.InInherent, rep.Bitfields.Signed, 100*rep.Bitfields.Ratio)
-	if cfg.Adversaries > 0 {
-		total := 0.0
-		for _, v := range rep.RejectedMessages {
-			total += v
-		}
-		add("bad_messages_rejected", total > 0, "%.0f messages rejected: %v", total, rep.RejectedMessages)
-		add("adversaries_graylisted", len(rep.Graylisted) > 0, "%d peers graylisted by the observer", len(rep.Graylisted))
-	}
-	return checks
-}
-
-// ErrChecksFailed is returned by callers when a report's checks fail.
-var ErrChecksFailed = errors.New("testnet checks failed")
-
-// Failed lists the checks that did not pass.
-func Failed(checks []Check) []Check {
-	var out []Check
-	for _, c := range checks {
-		if !c.Pass {
-			out = append(out, c)
-		}
-	}
-	return out
 }

@@ -12,6 +12,8 @@ import (
 	"io"
 	"os"
 	"strings"
+
+	"github.com/polkadot-provisioner/provisioner/cmd/internal/buildinfo"
 )
 
 // Exit statuses. Scripts can tell "called wrongly" (2) from "the input or
@@ -50,7 +52,7 @@ func init() {
 		{name: "decode", synopsis: "decode a hex-encoded value and print it as JSON", usage: decodeUsage(), run: runDecode},
 		{name: "hash", synopsis: "print the blake2-256 hash of a hex-encoded value", usage: hashUsage(), run: runHash},
 		{name: "verify", synopsis: "check the signature of a signed availability bitfield", usage: verifyUsage, run: runVerify},
-		{name: "key", synopsis: "derive the public key of a Substrate secret URI", usage: keyUsage, run: runKey},
+		{name: "key", synopsis: "derive the public key of a Substrate secret URI; generate and inspect node keys", usage: keyUsage, run: runKey},
 		{name: "node", synopsis: "run a testnet validator node (gossip, provisioner, inherent protocol, metrics)", usage: nodeUsage, run: runNode},
 	}
 }
@@ -80,10 +82,17 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "help", "-h", "-help", "--help":
 		return runHelp(args[1:], stdout, stderr)
+	case "--version", "-version", "-V":
+		fmt.Fprintln(stdout, buildinfo.Line("provisioner"))
+		return exitOK
 	}
 	cmd := lookupCommand(args[0])
 	if cmd == nil {
 		return report(stderr, "provisioner", usagef("unknown command %q (commands: %s; see provisioner help)", args[0], commandNames()))
+	}
+	if wantsVersion(args[1:]) {
+		fmt.Fprintln(stdout, buildinfo.Line("provisioner"))
+		return exitOK
 	}
 	e := &env{stdin: stdin, stdout: stdout, stderr: stderr}
 	err := safeRun(cmd, e, args[1:])
@@ -124,6 +133,20 @@ func report(stderr io.Writer, who string, err error) int {
 	return exitData
 }
 
+// wantsVersion: --version anywhere among a subcommand's flags (before a
+// "--"), as `polkadot <subcommand> --version` answers.
+func wantsVersion(args []string) bool {
+	for _, a := range args {
+		switch a {
+		case "--":
+			return false
+		case "--version", "-version", "-V":
+			return true
+		}
+	}
+	return false
+}
+
 func lookupCommand(name string) *command {
 	for i := range commands {
 		if commands[i].name == name {
@@ -159,7 +182,7 @@ func runHelp(args []string, stdout, stderr io.Writer) int {
 func overview() string {
 	var b strings.Builder
 	b.WriteString("provisioner: tools for Polkadot's parachains inherent and its wire types.\n\n")
-	b.WriteString("Usage:\n  provisioner COMMAND [ARGUMENTS]\n  provisioner help [COMMAND]\n\nCommands:\n")
+	b.WriteString("Usage:\n  provisioner COMMAND [ARGUMENTS]\n  provisioner help [COMMAND]\n  provisioner --version\n\nCommands:\n")
 	for _, c := range commands {
 		fmt.Fprintf(&b, "  %-8s %s\n", c.name, c.synopsis)
 	}

@@ -477,7 +477,7 @@ func TestErrors(t *testing.T) {
 		{"verify bad data", "0x00", []string{"verify", "signed-bitfield", "--public-key", "0x" + strings.Repeat("11", 32), "--session", "1", "--parent-hash", "0x" + strings.Repeat("00", 32)}, 1,
 			"provisioner verify: decode signed bitfield: input truncated at offset 1 reading bitfield validator_index: need 4 bytes, have 0"},
 		{"key no subcommand", "", []string{"key"}, 2,
-			"provisioner key: missing subcommand (inspect)"},
+			"provisioner key: missing subcommand (inspect, generate-node-key, inspect-node-key)"},
 		{"key bad uri", "", []string{"key", "inspect", "not a phrase"}, 1,
 			"provisioner key: invalid secret URI: phrase has 3 words, want 12, 15, 18, 21 or 24"},
 		{"key bad prefix", "", []string{"key", "inspect", "--network-prefix", "16384", "//Alice"}, 2,

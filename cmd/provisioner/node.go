@@ -9,39 +9,66 @@ import (
 	"net"
 	"net/http"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	logging "github.com/ipfs/go-log/v2"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/libp2p/go-libp2p/core/crypto"
 
+	"github.com/polkadot-provisioner/provisioner/p2p"
 	"github.com/polkadot-provisioner/provisioner/testnet"
 )
+
+var log = logging.Logger("node")
 
 const nodeUsage = `Usage: provisioner node --chain FILE --validator N [flags]
 
 Runs one validator node of a testnet: joins the network named by the chain
 spec's genesis, gossips and validates signed bitfields, backed candidates,
 disputes and misbehaviour reports, runs the provisioner, serves the
-inherent protocol to block builders and Prometheus metrics at /metrics, and
-authors blocks in its slots. Stops cleanly on SIGINT or SIGTERM.
+inherent protocol to block builders, and authors blocks in its slots. It
+logs a status line every 5 s and, with --metrics or --prometheus-port,
+serves /metrics, /health, /peers and /leaves over HTTP. Stops cleanly on
+SIGINT or SIGTERM. A listen or metrics address already in use is an error.
 
-Flags:
-  --chain FILE         chain spec (genesis) JSON written by testnet (required)
-  --validator N        this node's validator index (-1: follow the chain only)
-  --key URI            secret URI of the validator key (default: the dev URI
-                       of the index, //Alice, //Bob, ... //Validator<N>)
-  --base-path DIR      node data: network identity key (default: ephemeral)
-  --listen ADDRS       comma-separated multiaddrs (default /ip4/0.0.0.0/tcp/30333)
-  --bootnodes ADDRS    comma-separated multiaddrs ending in /p2p/<peer id>
-  --metrics ADDR       serve Prometheus metrics on ADDR (e.g. 127.0.0.1:9615)
-  --pre-propose DUR    hold inherent requests this long after a leaf (default 40% of the slot)
-  --log-level LEVEL    debug, info, warn or error (default info)
-  --adversary          misbehave (for fault-injection runs)
+Flags (Polkadot's names are accepted where they exist):
+  --chain FILE            chain spec (genesis) JSON written by testnet (required)
+  --validator N           this node's validator index (-1: follow the chain only)
+  --key URI               secret URI of the validator key (default: the dev URI
+                          of the index, //Alice, //Bob, ... //Validator<N>)
+  --name NAME             node name, shown in logs, /health and
+                          substrate_build_info (default validator-N or observer)
+  --base-path DIR         node data: network key in DIR/network/secret_ed25519
+                          (32 raw bytes or 64 hex; created if missing;
+                          default: an ephemeral key)
+  --node-key HEX          network key as 64 hex characters (overrides --base-path)
+  --node-key-file FILE    network key file (32 raw bytes or 64 hex)
+  --listen ADDRS          comma-separated multiaddrs (default /ip4/0.0.0.0/tcp/30333)
+  --port N                listen on TCP port N of every interface (instead of --listen)
+  --bootnodes ADDRS       comma-separated multiaddrs ending in /p2p/<peer id>
+  --metrics ADDR          serve metrics and status on ADDR (e.g. 127.0.0.1:9615)
+  --prometheus-port N     the same on 127.0.0.1:N (instead of --metrics)
+  --prometheus-external   with --prometheus-port: listen on 0.0.0.0 (default port 9615)
+  --pprof                 also serve /debug/pprof/ on the metrics address
+  --pre-propose DUR       hold inherent requests this long after a leaf (default 40% of the slot)
+  --log-level LEVEL       debug, info, warn or error for every subsystem (default info)
+  -l, --log DIRECTIVES    per-subsystem levels, e.g. provisioner=debug,p2p=info;
+                          a bare level sets every subsystem (repeatable; applied
+                          after --log-level). Subsystems: node, p2p, provisioner,
+                          testnet, and libp2p's (pubsub, swarm2, ...)
+  --adversary             misbehave (for fault-injection runs)
+  --version               print the version and exit
 ` + exitStatusText
+
+// defaultPrometheusPort is Substrate's.
+const defaultPrometheusPort = 9615
+
+// chainName labels every metric series (chain="..."), as Substrate's
+// registry labels them with the chain spec's id; the testnet's chain spec
+// has no id, so every testnet is "testnet".
+const chainName = "testnet"
 
 func splitList(s string) []string {
 	var out []string
@@ -53,59 +80,227 @@ func splitList(s string) []string {
 	return out
 }
 
-func runNode(e *env, args []string) error {
+// nodeFlags are the parsed flags of `provisioner node`.
+type nodeFlags struct {
+	chain, key, name, base    string
+	nodeKey, nodeKeyFile      string
+	listen                    []string
+	bootnodes                 []string
+	metricsAddr               string // "" = no HTTP server
+	pprof, adversary          bool
+	validator                 int
+	prePropose                time.Duration
+	logLevel                  string
+	logDirectives             []logDirective
+	listenSet, portSet        bool
+	promPortSet, promExternal bool
+	metricsSet                bool
+	port, promPort            int
+	listenFlag, bootnodesFlag string
+	metricsFlag               string
+}
+
+// parseNodeFlags parses and checks the command line; every error is a
+// usage error.
+func parseNodeFlags(args []string) (*nodeFlags, error) {
+	f := &nodeFlags{}
 	fs := flag.NewFlagSet("node", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	chain := fs.String("chain", "", "")
-	validator := fs.Int("validator", -2, "")
-	key := fs.String("key", "", "")
-	base := fs.String("base-path", "", "")
-	listen := fs.String("listen", "/ip4/0.0.0.0/tcp/30333", "")
-	boot := fs.String("bootnodes", "", "")
-	metrics := fs.String("metrics", "", "")
-	prePropose := fs.Duration("pre-propose", 0, "")
-	level := fs.String("log-level", "info", "")
-	adversary := fs.Bool("adversary", false, "")
+	fs.StringVar(&f.chain, "chain", "", "")
+	fs.IntVar(&f.validator, "validator", -2, "")
+	fs.StringVar(&f.key, "key", "", "")
+	fs.StringVar(&f.name, "name", "", "")
+	fs.StringVar(&f.base, "base-path", "", "")
+	fs.StringVar(&f.nodeKey, "node-key", "", "")
+	fs.StringVar(&f.nodeKeyFile, "node-key-file", "", "")
+	fs.StringVar(&f.listenFlag, "listen", "/ip4/0.0.0.0/tcp/30333", "")
+	fs.Func("port", "", func(s string) error {
+		p, err := parsePort(s)
+		f.port, f.portSet = p, true
+		return err
+	})
+	fs.StringVar(&f.bootnodesFlag, "bootnodes", "", "")
+	fs.StringVar(&f.metricsFlag, "metrics", "", "")
+	fs.Func("prometheus-port", "", func(s string) error {
+		p, err := parsePort(s)
+		f.promPort, f.promPortSet = p, true
+		return err
+	})
+	fs.BoolVar(&f.promExternal, "prometheus-external", false, "")
+	fs.BoolVar(&f.pprof, "pprof", false, "")
+	fs.DurationVar(&f.prePropose, "pre-propose", 0, "")
+	fs.StringVar(&f.logLevel, "log-level", "info", "")
+	logFlag := func(s string) error {
+		d, err := parseLogDirectives(s)
+		f.logDirectives = append(f.logDirectives, d...)
+		return err
+	}
+	fs.Func("l", "", logFlag)
+	fs.Func("log", "", logFlag)
+	fs.BoolVar(&f.adversary, "adversary", false, "")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			return errHelp
+			return nil, errHelp
 		}
-		return usagef("%v", err)
+		return nil, usagef("%v", err)
 	}
 	if fs.NArg() > 0 {
-		return usagef("unexpected argument %q", fs.Arg(0))
+		return nil, usagef("unexpected argument %q", fs.Arg(0))
 	}
-	if *chain == "" || *validator < -1 {
-		return usagef("--chain and --validator are required")
+	fs.Visit(func(fl *flag.Flag) {
+		switch fl.Name {
+		case "listen":
+			f.listenSet = true
+		case "metrics":
+			f.metricsSet = true
+		}
+	})
+	if f.chain == "" || f.validator < -1 {
+		return nil, usagef("--chain and --validator are required")
 	}
-	if err := logging.SetLogLevel("*", *level); err != nil {
-		return usagef("--log-level: %v", err)
+	if _, err := logging.Parse(f.logLevel); err != nil {
+		return nil, usagef("--log-level: %v", err)
 	}
-	g, err := testnet.LoadGenesis(*chain)
+	switch {
+	case f.portSet && f.listenSet:
+		return nil, usagef("--port and --listen are exclusive")
+	case f.portSet:
+		f.listen = []string{fmt.Sprintf("/ip4/0.0.0.0/tcp/%d", f.port)}
+	default:
+		f.listen = splitList(f.listenFlag)
+	}
+	f.bootnodes = splitList(f.bootnodesFlag)
+	switch {
+	case f.metricsSet && (f.promPortSet || f.promExternal):
+		return nil, usagef("--metrics and --prometheus-port/--prometheus-external are exclusive")
+	case f.metricsSet:
+		f.metricsAddr = f.metricsFlag
+	case f.promPortSet || f.promExternal:
+		port, host := defaultPrometheusPort, "127.0.0.1"
+		if f.promPortSet {
+			port = f.promPort
+		}
+		if f.promExternal {
+			host = "0.0.0.0"
+		}
+		f.metricsAddr = net.JoinHostPort(host, strconv.Itoa(port))
+	}
+	if f.pprof && f.metricsAddr == "" {
+		return nil, usagef("--pprof needs --metrics or --prometheus-port")
+	}
+	if f.nodeKey != "" && f.nodeKeyFile != "" {
+		return nil, usagef("--node-key and --node-key-file are exclusive")
+	}
+	if f.name == "" {
+		f.name = "observer"
+		if f.validator >= 0 {
+			f.name = fmt.Sprintf("validator-%d", f.validator)
+		}
+	}
+	return f, nil
+}
+
+func parsePort(s string) (int, error) {
+	p, err := strconv.ParseUint(s, 10, 16)
+	if err != nil {
+		return 0, fmt.Errorf("want a port number from 0 to 65535, got %q", s)
+	}
+	return int(p), nil
+}
+
+// nodeKey is the network key from --node-key or --node-key-file; nil
+// leaves it to --base-path.
+func (f *nodeFlags) loadNodeKey() (crypto.PrivKey, error) {
+	switch {
+	case f.nodeKey != "":
+		k, err := p2p.ParseNodeKey(f.nodeKey)
+		if err != nil {
+			return nil, fmt.Errorf("--node-key: %w", err)
+		}
+		return k, nil
+	case f.nodeKeyFile != "":
+		return p2p.LoadNodeKeyFile(f.nodeKeyFile)
+	}
+	return nil, nil
+}
+
+// listenHTTP binds the metrics address before the node starts, so that a
+// taken port stops the node at once with one clear line.
+func listenHTTP(addr string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	switch {
+	case errors.Is(err, syscall.EADDRINUSE):
+		return nil, fmt.Errorf("metrics address %s: %w", addr, p2p.ErrAddrInUse)
+	case err != nil:
+		return nil, fmt.Errorf("metrics address %s: %w", addr, err)
+	}
+	return ln, nil
+}
+
+func runNode(e *env, args []string) error {
+	f, err := parseNodeFlags(args)
+	if err != nil {
+		return err
+	}
+	if err := applyLogLevels(f.logLevel, f.logDirectives); err != nil {
+		return usagef("%v", err)
+	}
+	g, err := testnet.LoadGenesis(f.chain)
+	if err != nil {
+		return err
+	}
+	key, err := f.loadNodeKey()
 	if err != nil {
 		return err
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	if *metrics != "" {
-		ln, err := net.Listen("tcp", *metrics)
-		if err != nil {
-			return fmt.Errorf("metrics: %w", err)
+	var ln net.Listener
+	if f.metricsAddr != "" {
+		if ln, err = listenHTTP(f.metricsAddr); err != nil {
+			return err
 		}
-		srv := &http.Server{Handler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), ReadHeaderTimeout: 5 * time.Second}
-		go func() { _ = srv.Serve(ln) }()
-		defer srv.Close()
+		defer ln.Close()
 	}
+	m := newNodeMetrics(f.name)
 	n, err := testnet.StartNode(ctx, testnet.NodeConfig{
-		Genesis: g, Validator: *validator, KeyURI: *key, BasePath: *base,
-		ListenAddrs: splitList(*listen), Bootnodes: splitList(*boot), Registerer: reg,
-		PrePropose: *prePropose, Adversary: *adversary,
+		Genesis: g, Validator: f.validator, KeyURI: f.key, BasePath: f.base, NodeKey: key,
+		ListenAddrs: f.listen, Bootnodes: f.bootnodes, Registerer: m.reg,
+		LibP2PMetrics: m.reg, PrePropose: f.prePropose, Adversary: f.adversary,
 	})
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stdout, "node %d listening on %s (genesis %s)\n", *validator, strings.Join(n.Addrs(), " "), g.Hash())
+	snap := nodeSnapshotter(n, f.name)
+	m.observe(snap.snapshot)
+	if ln != nil {
+		srv := &http.Server{
+			Handler:           newHTTPHandler(m.gatherer, snap, f.pprof),
+			ReadHeaderTimeout: 5 * time.Second,
+		}
+		served := make(chan struct{})
+		go func() {
+			defer close(served)
+			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				log.Errorw("metrics server stopped", "err", err)
+			}
+		}()
+		defer func() {
+			_ = srv.Close()
+			<-served
+		}()
+	}
+	sctx, scancel := context.WithCancel(ctx)
+	statusDone := make(chan struct{})
+	go func() {
+		defer close(statusDone)
+		statusLoop(sctx, snap, statusInterval)
+	}()
+	defer func() {
+		scancel()
+		<-statusDone
+	}()
+	fmt.Fprintf(e.stdout, "node %d (%s, peer id %s) listening on %s (genesis %s)\n",
+		f.validator, f.name, n.Net().ID(), strings.Join(n.Addrs(), " "), g.Hash())
 	return n.Run(ctx)
 }

@@ -4,8 +4,10 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -15,6 +17,7 @@ import (
 
 	logging "github.com/ipfs/go-log/v2"
 
+	"github.com/polkadot-provisioner/provisioner/cmd/internal/buildinfo"
 	"github.com/polkadot-provisioner/provisioner/testnet"
 )
 
@@ -24,54 +27,118 @@ Usage: testnet [flags]
 
 Starts --nodes validator nodes (separate processes of the provisioner binary,
 or goroutines with --in-process) on loopback, with --paras parachains, runs
---blocks relay-chain blocks of --slot each, shows every block as it is
-imported, prints a summary and writes --report. Exits 1 when a check fails.
+--blocks relay-chain blocks of --slot each (--blocks 0: until Ctrl-C), shows
+every block as it is imported, prints a summary and writes --report.
+
+At start it prints a node table (also in BASE/network.json, with a
+Prometheus scrape config in BASE/prometheus.yml). Node processes log at
+--log-level into BASE/node-N/node.log (appended to across restarts). The
+base dir is kept, and its path printed, when a check fails or the run is
+interrupted; a temporary one is removed after a clean pass.
+
+Ctrl-C (or SIGTERM) ends the run: the summary of what ran is printed and
+--report written, its checks judging the blocks that ran. A second Ctrl-C
+exits at once.
+
+Exit status:
+  0    every check passed (with --blocks 0, also when ended by Ctrl-C)
+  1    a check failed, or the network could not start
+  2    usage error
+  130  interrupted before --blocks blocks, every check of what ran passed
+       (128 + SIGINT, the shell's convention for a run cut short)
 
 Flags:
 `
 
 func main() {
-	os.Exit(run(os.Args[1:]))
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// After the first signal, the default behaviour comes back: a second
+	// Ctrl-C ends the process at once instead of waiting for the report.
+	context.AfterFunc(ctx, stop)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
 }
 
-func run(args []string) int {
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("testnet", flag.ContinueOnError)
-	fs.Usage = func() { fmt.Fprint(os.Stderr, usage); fs.PrintDefaults() }
-	nodes := fs.Int("nodes", 10, "number of validator nodes")
+	fs.SetOutput(io.Discard)
+	nodes := fs.Int("nodes", 10, "number of validator nodes (at least 2)")
 	paras := fs.Int("paras", 5, "number of parachains (ids from 2000)")
 	cores := fs.Int("cores", 0, "availability cores (default: one per para; more gives paras elastic scaling)")
-	blocks := fs.Int("blocks", 20, "relay-chain blocks to produce")
-	slot := fs.Duration("slot", time.Second, "slot length")
+	blocks := fs.Int("blocks", 20, "relay-chain blocks to produce (0: until Ctrl-C)")
+	slot := fs.Duration("slot", time.Second, fmt.Sprintf("slot length (at least %v)", testnet.MinSlot))
 	report := fs.String("report", "", "write the JSON report to this file")
 	seed := fs.Uint64("seed", 0, "seed of the slot lottery and adversaries (0: round-robin authors)")
 	inProcess := fs.Bool("in-process", false, "run nodes as goroutines instead of processes")
 	binary := fs.String("binary", "", "provisioner binary for node processes (default: beside this one)")
-	baseDir := fs.String("base-dir", "", "directory for node data and logs (default: a temporary one)")
-	var kills multiFlag
+	baseDir := fs.String("base-dir", "", "directory for node data and logs, created when missing (default: a temporary one)")
+	var kills, pauses multiFlag
 	fs.Var(&kills, "kill", "NODE@BLOCK[,restart@BLOCK]: kill -9 a node and optionally restart it (repeatable)")
+	fs.Var(&pauses, "pause", "NODE@BLOCK[,resume@BLOCK]: SIGSTOP a node process and optionally SIGCONT it (repeatable; not with --in-process)")
 	adversaries := fs.Int("adversaries", 0, "make the last K nodes misbehave")
 	v1 := fs.Bool("v1-descriptors", false, "collators emit v1 candidate descriptors")
-	logLevel := fs.String("log-level", "error", "log level of the nodes (debug, info, warn, error)")
+	logLevel := fs.String("log-level", "info", "log level of the node processes (debug, info, warn, error); also of this process when given")
+	version := fs.Bool("version", false, "print the version and exit")
+	fail := func(code int, format string, a ...any) int {
+		fmt.Fprintf(stderr, "testnet: "+format+"\n", a...)
+		return code
+	}
 	if err := fs.Parse(args); err != nil {
-		return 2
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprint(stdout, usage)
+			fs.SetOutput(stdout)
+			fs.PrintDefaults()
+			return 0
+		}
+		msg := err.Error()
+		if name, ok := strings.CutPrefix(msg, "flag provided but not defined: "); ok {
+			msg = "unknown flag " + name
+		}
+		return fail(2, "%s (see testnet --help)", msg)
+	}
+	if *version {
+		fmt.Fprintln(stdout, buildinfo.Line("testnet"))
+		return 0
 	}
 	if fs.NArg() > 0 {
-		fmt.Fprintf(os.Stderr, "testnet: unexpected argument %q\n", fs.Arg(0))
-		return 2
+		return fail(2, "unexpected argument %q (see testnet --help)", fs.Arg(0))
 	}
-	_ = logging.SetLogLevel("*", *logLevel)
+	level, err := logging.LevelFromString(*logLevel)
+	if err != nil {
+		return fail(2, "--log-level %q: want debug, info, warn or error", *logLevel)
+	}
+	// This process (the observer, and the nodes with --in-process) logs to
+	// the terminal, under the live table: only errors, unless asked.
+	explicit := false
+	fs.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "log-level" })
+	if !explicit {
+		level = logging.LevelError
+	}
+	logging.SetAllLoggers(level)
+
 	cfg := testnet.Config{
 		Nodes: *nodes, Paras: *paras, Cores: *cores, Blocks: *blocks, Slot: *slot, Seed: *seed,
 		InProcess: *inProcess, Binary: *binary, BaseDir: *baseDir, Adversaries: *adversaries,
-		V1Descriptors: *v1, Out: os.Stdout, LogLevel: *logLevel,
+		V1Descriptors: *v1, Out: stdout, LogLevel: *logLevel,
+		Version: buildinfo.Version(), Flags: append([]string(nil), args...),
 	}
 	for _, k := range kills {
 		kk, err := testnet.ParseKill(k)
 		if err != nil {
-			fmt.Fprintf(os.Stderr, "testnet: %v\n", err)
-			return 2
+			return fail(2, "%v", err)
 		}
 		cfg.Kills = append(cfg.Kills, kk)
+	}
+	for _, p := range pauses {
+		pp, err := testnet.ParsePause(p)
+		if err != nil {
+			return fail(2, "%v", err)
+		}
+		cfg.Pauses = append(cfg.Pauses, pp)
+	}
+	if err := cfg.Validate(); err != nil {
+		return fail(2, "%v", err)
 	}
 	if !cfg.InProcess && cfg.Binary == "" {
 		self, err := os.Executable()
@@ -79,54 +146,31 @@ func run(args []string) int {
 			cfg.Binary = filepath.Join(filepath.Dir(self), "provisioner")
 		}
 		if _, err := os.Stat(cfg.Binary); err != nil {
-			fmt.Fprintf(os.Stderr, "testnet: no provisioner binary at %s (build it with `make build`, or pass --binary or --in-process)\n", cfg.Binary)
-			return 2
+			return fail(2, "no provisioner binary at %s (build it with `make build`, or pass --binary or --in-process)", cfg.Binary)
 		}
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	rep, err := testnet.Run(ctx, cfg)
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "testnet: %v\n", err)
-		return 1
+		if errors.Is(err, testnet.ErrUsage) {
+			return fail(2, "%v", err)
+		}
+		return fail(1, "%v", err)
 	}
-	printSummary(rep)
+	rep.WriteSummary(stdout)
+	code := 0
+	switch {
+	case !rep.Pass:
+		code = 1
+	case rep.Interrupted && cfg.Blocks > 0:
+		code = 130
+	}
 	if *report != "" {
 		if err := rep.WriteFile(*report); err != nil {
-			fmt.Fprintf(os.Stderr, "testnet: write report: %v\n", err)
-			return 1
+			return fail(1, "write report: %v", err)
 		}
-		fmt.Printf("report written to %s\n", *report)
+		fmt.Fprintf(stdout, "report written to %s\n", *report)
 	}
-	if len(testnet.Failed(rep.Checks)) > 0 {
-		return 1
-	}
-	return 0
-}
-
-func printSummary(rep *testnet.Report) {
-	fmt.Printf("\nsummary: %d blocks, %d validators, %d paras on %d cores, slot %d ms\n",
-		len(rep.Blocks), rep.Validators, rep.Paras, rep.Cores, rep.SlotMillis)
-	var ps []string
-	for p, n := range rep.ParasIncluded {
-		ps = append(ps, fmt.Sprintf("%s:%d", p, n))
-	}
-	fmt.Printf("  paras included: %s\n", strings.Join(ps, " "))
-	fmt.Printf("  bitfields: %d signed, %d in the next block (%.2f%%); gossip p50 %.1f ms, p99 %.1f ms\n",
-		rep.Bitfields.Signed, rep.Bitfields.InInherent, 100*rep.Bitfields.Ratio, rep.GossipMillis.P50, rep.GossipMillis.P99)
-	if len(rep.RejectedMessages) > 0 {
-		fmt.Printf("  rejected messages: %v\n", rep.RejectedMessages)
-	}
-	for _, f := range rep.Faults {
-		fmt.Printf("  fault: %s\n", f)
-	}
-	for _, c := range rep.Checks {
-		mark := "PASS"
-		if !c.Pass {
-			mark = "FAIL"
-		}
-		fmt.Printf("  %s %-22s %s\n", mark, c.Name, c.Detail)
-	}
+	return code
 }
 
 type multiFlag []string

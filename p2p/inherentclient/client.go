@@ -68,17 +68,47 @@ func New(h host.Host, genesis types.Hash, opts ...Option) *Client {
 // most until ctx is done. The server is asked to answer before ctx's
 // deadline (less a margin for the way back). Error responses are
 // *p2p.RemoteError, matching p2p.ErrUnknownLeaf, p2p.ErrNotReady, ... with
-// errors.Is.
+// errors.Is. A zero relayParent asks for the node's best leaf; the
+// inherent's parent header then says which leaf that was. The request is
+// the protocol's first, 36-byte form, which every server understands.
 func (c *Client) Request(ctx context.Context, p peer.ID, relayParent types.Hash) (*types.InherentData, types.InherentDataMap, error) {
+	a, err := c.fetch(ctx, p, relayParent, 0)
+	return a.Data, a.Map, err
+}
+
+// Answer is what Fetch got from a node.
+type Answer struct {
+	// Data is the inherent (nil on error); Map is the same as the
+	// sp_inherents map the node sent.
+	Data *types.InherentData
+	Map  types.InherentDataMap
+	// Parent is the header of the relay parent the node answered for:
+	// Data's parent header on success; with an error, the header the node
+	// sent along, when it knew the block (nil otherwise). A header that
+	// does not hash to a requested (non-zero) relay parent is dropped.
+	Parent *types.Header
+}
+
+// Fetch is Request for a builder that may have to fall back: the request
+// carries p2p.FlagParentHeader, so an error answer comes with the header
+// of the relay parent (for a best-leaf request, of the leaf the node
+// chose) and the builder can put the empty inherent on the real parent
+// even when it did not know that header. The flag needs a server of this
+// protocol revision; an older one answers malformed.
+func (c *Client) Fetch(ctx context.Context, p peer.ID, relayParent types.Hash) (Answer, error) {
+	return c.fetch(ctx, p, relayParent, p2p.FlagParentHeader)
+}
+
+func (c *Client) fetch(ctx context.Context, p peer.ID, relayParent types.Hash, flags uint8) (Answer, error) {
 	s, err := c.host.NewStream(ctx, p, p2p.InherentProtocol(c.genesis))
 	if err != nil {
-		return nil, types.InherentDataMap{}, fmt.Errorf("inherent request: open stream: %w", err)
+		return Answer{}, fmt.Errorf("inherent request: open stream: %w", err)
 	}
 	stop := context.AfterFunc(ctx, func() { _ = s.Reset() })
 	defer stop()
 	defer s.Close()
 
-	req := p2p.InherentRequest{RelayParent: relayParent}
+	req := p2p.InherentRequest{RelayParent: relayParent, Flags: flags}
 	if dl, ok := ctx.Deadline(); ok {
 		left := time.Until(dl)
 		margin := min(max(left/10, 20*time.Millisecond), 250*time.Millisecond)
@@ -89,29 +119,33 @@ func (c *Client) Request(ctx context.Context, p peer.ID, relayParent types.Hash)
 		req.TimeoutMillis = uint32(min(ms, 1<<31))
 	}
 	if err := p2p.WriteFrame(s, &req); err != nil {
-		return nil, types.InherentDataMap{}, c.ctxErr(ctx, fmt.Errorf("inherent request: send: %w", err))
+		return Answer{}, c.ctxErr(ctx, fmt.Errorf("inherent request: send: %w", err))
 	}
 	// Keep our write side open until the response is read: closing the
 	// stream afterwards tells the server its answer arrived.
 	b, err := p2p.ReadFrame(bufio.NewReader(s), c.maxResp)
 	if err != nil {
-		return nil, types.InherentDataMap{}, c.ctxErr(ctx, fmt.Errorf("inherent request: read response: %w", err))
+		return Answer{}, c.ctxErr(ctx, fmt.Errorf("inherent request: read response: %w", err))
 	}
 	var resp p2p.InherentResponse
 	if err := types.DecodeOwned(b, &resp, c.limits); err != nil {
-		return nil, types.InherentDataMap{}, fmt.Errorf("inherent request: %w", err)
+		return Answer{}, fmt.Errorf("inherent request: %w", err)
 	}
 	if resp.Code != p2p.CodeOK {
-		return nil, types.InherentDataMap{}, &p2p.RemoteError{Code: resp.Code, Message: resp.Message}
+		var a Answer
+		if resp.Parent != nil && (relayParent.IsZero() || resp.Parent.Hash() == relayParent) {
+			a.Parent = resp.Parent
+		}
+		return a, &p2p.RemoteError{Code: resp.Code, Message: resp.Message}
 	}
 	data, err := resp.Data.ParachainsInherent(c.limits)
 	if err != nil {
-		return nil, resp.Data, fmt.Errorf("inherent request: %w", err)
+		return Answer{Map: resp.Data}, fmt.Errorf("inherent request: %w", err)
 	}
-	if got := data.ParentHeader.Hash(); got != relayParent {
-		return nil, resp.Data, fmt.Errorf("inherent request: %w: header hash %s, relay parent %s", ErrParentMismatch, got, relayParent)
+	if got := data.ParentHeader.Hash(); !relayParent.IsZero() && got != relayParent {
+		return Answer{Map: resp.Data}, fmt.Errorf("inherent request: %w: header hash %s, relay parent %s", ErrParentMismatch, got, relayParent)
 	}
-	return data, resp.Data, nil
+	return Answer{Data: data, Map: resp.Data, Parent: &data.ParentHeader}, nil
 }
 
 // ctxErr prefers the context's error when it ended the request.

@@ -1,0 +1,58 @@
+package testnet
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Evaluate applies the testnet's done-criteria to a report.
+func Evaluate(rep *Report, cfg Config) []Check {
+	var checks []Check
+	add := func(name string, pass bool, format string, a ...any) {
+		checks = append(checks, Check{Name: name, Pass: pass, Detail: fmt.Sprintf(format, a...)})
+	}
+	add("blocks", len(rep.Blocks) >= cfg.Blocks, "%d of %d blocks", len(rep.Blocks), cfg.Blocks)
+	fallbacks := 0
+	for _, b := range rep.Blocks {
+		if b.Number > 2 && b.EmptyFallback {
+			fallbacks++
+		}
+	}
+	add("no_empty_fallback", fallbacks == 0, "%d blocks after #2 used the empty fallback", fallbacks)
+	worst := -1
+	blocks := len(rep.Blocks)
+	for _, n := range rep.ParasIncluded {
+		if worst < 0 || n < worst {
+			worst = n
+		}
+	}
+	// Every para included at least every other block, once the pipeline
+	// is primed (block 1 backs, block 2 includes).
+	need := (blocks - 2) / 2
+	add("paras_included", worst >= need, "least-included para: %d inclusions in %d blocks (need %d)", worst, blocks, need)
+	add("bitfields_included", rep.Bitfields.Ratio >= 0.99, "%d of %d signed bitfields in the next block (%.2f%%)",
+		rep.Bitfields.InInherent, rep.Bitfields.Signed, 100*rep.Bitfields.Ratio)
+	if cfg.Adversaries > 0 {
+		total := 0.0
+		for _, v := range rep.RejectedMessages {
+			total += v
+		}
+		add("bad_messages_rejected", total > 0, "%.0f messages rejected: %v", total, rep.RejectedMessages)
+		add("adversaries_graylisted", len(rep.Graylisted) > 0, "%d peers graylisted by the observer", len(rep.Graylisted))
+	}
+	return checks
+}
+
+// ErrChecksFailed is returned by callers when a report's checks fail.
+var ErrChecksFailed = errors.New("testnet checks failed")
+
+// Failed lists the checks that did not pass.
+func Failed(checks []Check) []Check {
+	var out []Check
+	for _, c := range checks {
+		if !c.Pass {
+			out = append(out, c)
+		}
+	}
+	return out
+}
