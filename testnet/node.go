@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	logging "github.com/ipfs/go-log/v2"
@@ -72,7 +73,11 @@ type Node struct {
 
 	mu   sync.Mutex
 	leaf types.Hash // the active leaf (best block)
-	held held       // what the provisioner was fed (status.go)
+
+	// imported turns true once a block from the network was imported: the
+	// node then has the chain and may author.
+	imported atomic.Bool
+	held     held // what the provisioner was fed (status.go)
 }
 
 // StartNode starts a node; Run drives it until ctx ends.
@@ -176,6 +181,21 @@ func (n *Node) Run(ctx context.Context) error {
 	start := time.UnixMilli(n.g.GenesisUnixMillis)
 	var authoring sync.WaitGroup
 	defer authoring.Wait()
+	// A node that joins a running network (a restart, a late start) has
+	// only genesis until the next announced block gives it the chain; were
+	// it to author meanwhile, it would fork the chain from genesis. Like a
+	// Substrate node that is still major-syncing, it does not author until
+	// it has imported a block or two slots have passed since it joined
+	// (every slot's author announces, so that is enough to catch up
+	// unless the whole network is stalled).
+	joined := uint64(0)
+	if now := time.Now(); now.After(start) {
+		joined = uint64(now.Sub(start)/slot) + 1
+	}
+	syncUntil := uint64(0)
+	if joined > 1 {
+		syncUntil = joined + 2
+	}
 	for {
 		now := time.Now()
 		next := uint64(0)
@@ -199,6 +219,10 @@ func (n *Node) Run(ctx context.Context) error {
 				n.duties(ctx, leaf)
 			}
 			if n.kp != nil && next > 0 && int(n.g.SlotAuthor(next)) == n.cfg.Validator {
+				if next < syncUntil && !n.imported.Load() {
+					log.Infow("not authoring: joined a running network and still syncing", "slot", next, "joined_at_slot", joined)
+					continue
+				}
 				authoring.Add(1)
 				go func() {
 					defer authoring.Done()
@@ -250,6 +274,7 @@ func (n *Node) importAnnouncement(ctx context.Context, a *p2p.BlockAnnouncement)
 	if imp == nil {
 		return
 	}
+	n.imported.Store(true)
 	if n.cfg.Recorder != nil {
 		n.cfg.Recorder.Block(b, imp, time.Now())
 	}

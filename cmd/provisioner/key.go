@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -106,6 +107,12 @@ func runGenerateNodeKey(e *env, args []string) error {
 // an error, since overwriting a node key changes a node's identity for
 // good.
 func writeNewFile(path string, data []byte) error {
+	// The usual target is <base-path>/network/secret_ed25519 of a node
+	// that has not run yet, so create its directories (private, as the
+	// node itself does).
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return fmt.Errorf("write node key: %w", err)
+	}
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return fmt.Errorf("write node key: %w", err)

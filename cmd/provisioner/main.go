@@ -53,6 +53,7 @@ func init() {
 		{name: "hash", synopsis: "print the blake2-256 hash of a hex-encoded value", usage: hashUsage(), run: runHash},
 		{name: "verify", synopsis: "check the signature of a signed availability bitfield", usage: verifyUsage, run: runVerify},
 		{name: "key", synopsis: "derive the public key of a Substrate secret URI; generate and inspect node keys", usage: keyUsage, run: runKey},
+		{name: "build-spec", synopsis: "write a testnet chain spec and print its genesis hash", usage: buildSpecUsage, run: runBuildSpec},
 		{name: "node", synopsis: "run a testnet validator node (gossip, provisioner, inherent protocol, metrics)", usage: nodeUsage, run: runNode},
 	}
 }
@@ -184,7 +185,7 @@ func overview() string {
 	b.WriteString("provisioner: tools for Polkadot's parachains inherent and its wire types.\n\n")
 	b.WriteString("Usage:\n  provisioner COMMAND [ARGUMENTS]\n  provisioner help [COMMAND]\n  provisioner --version\n\nCommands:\n")
 	for _, c := range commands {
-		fmt.Fprintf(&b, "  %-8s %s\n", c.name, c.synopsis)
+		fmt.Fprintf(&b, "  %-10s %s\n", c.name, c.synopsis)
 	}
 	b.WriteString("\nTypes (decode takes every one; 'provisioner help hash' lists the hashable ones):\n")
 	b.WriteString(typeList(nil))

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
 	"net"
 	"os"
@@ -245,4 +246,40 @@ func TestNodeKeyCommands(t *testing.T) {
 			t.Fatalf("inspect says %q, generate said %q", got, errOut)
 		}
 	})
+}
+
+func TestBuildSpec(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "new", "chain.json")
+	var stdout, stderr bytes.Buffer
+	if code := run([]string{"build-spec", "--out", out, "--validators", "3", "--paras", "2", "--slot", "1s"}, nil, &stdout, &stderr); code != exitOK {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	g, err := testnet.LoadGenesis(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := stdout.String(), g.Hash().String()+"\n"; got != want {
+		t.Fatalf("stdout %q, want the genesis hash %q", got, want)
+	}
+	if len(g.Validators) != 3 || len(g.Paras) != 2 || g.Cores != 2 || g.SlotMillis != 1000 {
+		t.Fatalf("spec: %d validators, %d paras, %d cores, slot %d ms", len(g.Validators), len(g.Paras), g.Cores, g.SlotMillis)
+	}
+	cases := []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"build-spec", "--out", out}, exitData, "provisioner build-spec: " + out + " exists (pass --force to overwrite it)\n"},
+		{[]string{"build-spec"}, exitUsage, "provisioner build-spec: --out FILE is required\n"},
+		{[]string{"build-spec", "--out", out, "--validators", "1"}, exitUsage, "provisioner build-spec: --validators must be at least 2\n"},
+		{[]string{"build-spec", "--out", out, "--slot", "100ms"}, exitUsage, "provisioner build-spec: --slot must be at least 500ms\n"},
+	}
+	for _, c := range cases {
+		stdout.Reset()
+		stderr.Reset()
+		if code := run(c.args, nil, &stdout, &stderr); code != c.code || stderr.String() != c.want {
+			t.Errorf("%v: exit %d, stderr %q; want %d, %q", c.args, code, stderr.String(), c.code, c.want)
+		}
+	}
 }
