@@ -63,6 +63,49 @@ type ChainView interface {
 	SessionValidators(session types.SessionIndex) (validators []types.ValidatorID, ok bool)
 }
 
+// AncestryView is optional for a ChainView: a view that implements it lets
+// backed candidates anchor to any allowed relay parent of an active leaf
+// (async backing: the leaf or up to lookahead-1 of its ancestors in the
+// same session), not only to the leaf. Without it a candidate must name an
+// active leaf as its relay parent and its votes are checked with
+// BackingGroup, as before. Both methods must answer from memory without
+// waiting: they run inside gossip validation.
+type AncestryView interface {
+	// AllowedRelayParent reports whether rp is an allowed relay parent of
+	// at least one active leaf (a leaf counts as its own) and, if so, what
+	// checking a candidate anchored to it needs.
+	AllowedRelayParent(rp types.Hash) (RelayParentInfo, bool)
+	// BackingGroupAt returns the validator indices (in group order) of the
+	// group assigned to core at block number at in session (the runtime's
+	// group_assigned_to_core with group rotation; validation asks for
+	// relay_parent_number + 1), and the number of backing votes the network
+	// layer requires (minimum_backing_votes; it is capped at the group
+	// size). An error (ErrUnknownBackingGroup) means the view cannot tell:
+	// the candidate is ignored, not penalised.
+	BackingGroupAt(session types.SessionIndex, core types.CoreIndex, at types.BlockNumber) (group []types.ValidatorIndex, minVotes int, err error)
+}
+
+// RelayParentInfo is what validating a backed candidate needs to know about
+// its relay parent. Validators is only read, never modified.
+type RelayParentInfo struct {
+	// Number is the relay parent's block number.
+	Number types.BlockNumber
+	// Session is the session of the signing context: the session of the
+	// active leaves' child blocks, which allowed relay parents share (the
+	// runtime never allows one across a session change).
+	Session types.SessionIndex
+	// Validators are that session's validator keys.
+	Validators []types.ValidatorID
+	// NumCores is the number of availability cores at the leaves.
+	NumCores int
+	// Leaves are the active leaves whose allowed relay parents hold it.
+	Leaves []types.Hash
+}
+
+// ErrUnknownBackingGroup is what an AncestryView answers when it cannot name
+// a backing group.
+var ErrUnknownBackingGroup = errors.New("backing group unknown to the chain view")
+
 // Sink receives validated, decoded gossip. Values are freshly allocated for
 // each message and become the sink's; they must be treated as read-only when
 // the node also serves the author stream from them (the default). Each topic

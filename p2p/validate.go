@@ -3,6 +3,7 @@ package p2p
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
@@ -44,8 +45,8 @@ const (
 	ReasonNotActiveLeaf      = "not_active_leaf"      // relay parent not an active leaf
 	ReasonUnknownSession     = "unknown_session"      // session unknown to the chain view
 	ReasonUnknownGroup       = "unknown_group"        // chain view cannot name the backing group
-	ReasonRelayParent        = "relay_parent"         // descriptor relay parent is not the leaf
-	ReasonDuplicate          = "duplicate"            // same bitfield from that validator again
+	ReasonRelayParent        = "relay_parent"         // descriptor relay parent is not an allowed relay parent of the message's leaf
+	ReasonDuplicate          = "duplicate"            // same bitfield from that validator, or same backed candidate and votes, again
 	ReasonSecondBitfield     = "second_bitfield"      // a different bitfield from that validator
 	ReasonAnnouncementIgnore = "announcement_ignored" // ignored by the announcement validator
 )
@@ -158,19 +159,14 @@ func (v *validators) validateBacked(data []byte) (any, Result, string) {
 	if err := types.DecodeOwned(data, m, v.lim.Backed); err != nil {
 		return nil, Reject, decodeReason(err)
 	}
-	leaf, ok := v.chain.Leaf(m.RelayParent)
-	if !ok {
-		return nil, Ignore, ReasonNotActiveLeaf
-	}
 	c := &m.Candidate
 	desc := &c.Candidate.Descriptor
-	if desc.RelayParent != m.RelayParent {
-		// The candidate was built on another relay parent (async backing):
-		// its votes are signed in a context this leaf cannot tell.
-		return nil, Ignore, ReasonRelayParent
+	ctx, ok, res, reason := v.backingContext(m)
+	if !ok {
+		return nil, res, reason
 	}
 	_, core, ok := types.ExtractCoreIndex(c.ValidatorIndices)
-	if !ok || int64(core) >= int64(leaf.NumCores) {
+	if !ok || int64(core) >= int64(ctx.numCores) {
 		return nil, Reject, ReasonCoreIndex
 	}
 	switch desc.Version() {
@@ -178,28 +174,30 @@ func (v *validators) validateBacked(data []byte) (any, Result, string) {
 		if dc, _ := desc.CoreIndex(); dc != core {
 			return nil, Reject, ReasonCoreIndex
 		}
-		if ds, _ := desc.SessionIndex(); ds != leaf.Session {
+		if ds, _ := desc.SessionIndex(); ds != ctx.session {
 			return nil, Reject, ReasonSession
 		}
 	case types.DescriptorUnknown:
 		return nil, Reject, ReasonDescriptorVersion
 	}
-	group, minVotes, err := v.chain.BackingGroup(m.RelayParent, core)
+	group, minVotes, err := ctx.group(core)
 	if err != nil || len(group) == 0 {
 		return nil, Ignore, ReasonUnknownGroup
 	}
 	minVotes = max(1, min(minVotes, len(group)))
 	keys := func(vi types.ValidatorIndex) types.Verifier {
-		if int64(vi) >= int64(len(leaf.Validators)) {
+		if int64(vi) >= int64(len(ctx.validators)) {
 			return nil
 		}
-		if k := v.keys.get(leaf.Validators[vi]); k != nil {
+		if k := v.keys.get(ctx.validators[vi]); k != nil {
 			return k
 		}
 		return nil
 	}
-	ctx := types.SigningContext{SessionIndex: leaf.Session, ParentHash: m.RelayParent}
-	if _, err := c.VerifyBacking(group, keys, ctx, true, core, minVotes); err != nil {
+	// The runtime checks backing votes in the context {session of the
+	// block's parent's child, parent_hash = the candidate's relay parent}.
+	sc := types.SigningContext{SessionIndex: ctx.session, ParentHash: desc.RelayParent}
+	if _, err := c.VerifyBacking(group, keys, sc, true, core, minVotes); err != nil {
 		switch {
 		case errors.Is(err, types.ErrNotEnoughVotes):
 			return nil, Reject, ReasonNotEnoughVotes
@@ -212,7 +210,75 @@ func (v *validators) validateBacked(data []byte) (any, Result, string) {
 		}
 		return nil, Reject, ReasonVotesMismatch
 	}
+	// Only verified candidates enter the dedupe state, so a forged copy
+	// never shadows the real one. The same candidate with the same votes,
+	// sent again for another leaf that allows its relay parent, adds
+	// nothing: every such leaf got it with the first copy.
+	if !v.dedupe.addCandidate(ctx.leaves, c) {
+		return nil, Ignore, ReasonDuplicate
+	}
 	return m, Accept, ""
+}
+
+// backingCtx is what checking a backed candidate's votes needs.
+type backingCtx struct {
+	session    types.SessionIndex
+	validators []types.ValidatorID
+	numCores   int
+	// leaves are the active leaves the candidate may go into a block on.
+	leaves []types.Hash
+	group  func(types.CoreIndex) ([]types.ValidatorIndex, int, error)
+}
+
+// backingContext resolves the candidate's relay parent. With an
+// AncestryView it may be any allowed relay parent of an active leaf, and
+// the message's relay parent must be that relay parent or one of those
+// leaves; the group is the one assigned to the core at
+// relay_parent_number + 1. Without one, both must be the same active leaf
+// (the chain view cannot tell other contexts).
+func (v *validators) backingContext(m *BackedCandidateMessage) (backingCtx, bool, Result, string) {
+	desc := &m.Candidate.Candidate.Descriptor
+	if av, ok := v.chain.(AncestryView); ok {
+		info, ok := av.AllowedRelayParent(desc.RelayParent)
+		if !ok {
+			// Not (yet) in any window: judged as without an AncestryView,
+			// by the message's leaf, as Leaf judges a leaf not known yet.
+			return v.leafContext(m)
+		}
+		if m.RelayParent != desc.RelayParent && !slices.Contains(info.Leaves, m.RelayParent) {
+			// Sent for a leaf whose window does not hold the relay parent.
+			return backingCtx{}, false, Ignore, ReasonRelayParent
+		}
+		at := info.Number + 1
+		return backingCtx{
+			session: info.Session, validators: info.Validators, numCores: info.NumCores, leaves: info.Leaves,
+			group: func(core types.CoreIndex) ([]types.ValidatorIndex, int, error) {
+				return av.BackingGroupAt(info.Session, core, at)
+			},
+		}, true, Accept, ""
+	}
+	return v.leafContext(m)
+}
+
+// leafContext is the context of a candidate whose relay parent must be the
+// message's leaf.
+func (v *validators) leafContext(m *BackedCandidateMessage) (backingCtx, bool, Result, string) {
+	desc := &m.Candidate.Candidate.Descriptor
+	leaf, ok := v.chain.Leaf(m.RelayParent)
+	if !ok {
+		return backingCtx{}, false, Ignore, ReasonNotActiveLeaf
+	}
+	if desc.RelayParent != m.RelayParent {
+		// The candidate was built on another relay parent (async backing):
+		// its votes are signed in a context this view cannot tell.
+		return backingCtx{}, false, Ignore, ReasonRelayParent
+	}
+	return backingCtx{
+		session: leaf.Session, validators: leaf.Validators, numCores: leaf.NumCores, leaves: []types.Hash{m.RelayParent},
+		group: func(core types.CoreIndex) ([]types.ValidatorIndex, int, error) {
+			return v.chain.BackingGroup(m.RelayParent, core)
+		},
+	}, true, Accept, ""
 }
 
 func (v *validators) validateDispute(data []byte) (any, Result, string) {
@@ -340,6 +406,48 @@ func (c *keyCache) get(id types.ValidatorID) *types.PublicKey {
 type dedupe struct {
 	mu  sync.Mutex
 	per map[types.Hash]map[types.ValidatorIndex]string
+	// cands holds, per active leaf, the backed candidates accepted for it,
+	// keyed by candidate hash and votes (validator_indices), so that the
+	// copies of one single-vote statement merged by a backing pool are not
+	// taken for duplicates.
+	cands map[types.Hash]map[candidateKey]struct{}
+}
+
+type candidateKey struct {
+	hash    types.Hash
+	indices string
+}
+
+// maxCandidatesPerLeaf bounds the dedupe entries of one leaf; past it the
+// leaf's candidates are no longer deduplicated here (gossipsub's own seen
+// cache still drops identical messages).
+const maxCandidatesPerLeaf = 4096
+
+// addCandidate records c for every leaf and reports whether one of them
+// had not seen it yet.
+func (d *dedupe) addCandidate(leaves []types.Hash, c *types.BackedCandidate) bool {
+	key := candidateKey{hash: c.Hash(), indices: string(types.Encode(&c.ValidatorIndices))}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	fresh := false
+	for _, l := range leaves {
+		if d.cands == nil {
+			d.cands = make(map[types.Hash]map[candidateKey]struct{})
+		}
+		m := d.cands[l]
+		if m == nil {
+			m = make(map[candidateKey]struct{})
+			d.cands[l] = m
+		}
+		if _, ok := m[key]; ok {
+			continue
+		}
+		fresh = true
+		if len(m) < maxCandidatesPerLeaf {
+			m[key] = struct{}{}
+		}
+	}
+	return fresh || len(leaves) == 0
 }
 
 // seenBitfield reports why bf is redundant ("" when it is not).
@@ -382,15 +490,21 @@ func (d *dedupe) addBitfield(rp types.Hash, bf *types.UncheckedSignedAvailabilit
 func (d *dedupe) prune(rp types.Hash) {
 	d.mu.Lock()
 	delete(d.per, rp)
+	delete(d.cands, rp)
 	d.mu.Unlock()
 }
 
 func (d *dedupe) relayParents() []types.Hash {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	out := make([]types.Hash, 0, len(d.per))
+	out := make([]types.Hash, 0, len(d.per)+len(d.cands))
 	for rp := range d.per {
 		out = append(out, rp)
+	}
+	for rp := range d.cands {
+		if _, ok := d.per[rp]; !ok {
+			out = append(out, rp)
+		}
 	}
 	return out
 }

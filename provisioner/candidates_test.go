@@ -241,16 +241,6 @@ func TestCandidateSelectionElasticScaling(t *testing.T) {
 			want: []int{0},
 		},
 		{
-			name:  "the fork that makes the longer chain wins",
-			cores: []types.CoreState{scheduled(para), scheduled(para)},
-			cands: []candSpec{
-				v1(para, leafHash).at(1).fork(1),
-				v1(para, leafHash).at(1).fork(2),
-				v1(para, leafHash).at(2).onParent(append(headData(para, 1), []byte(" fork 2")...)),
-			},
-			want: []int{1, 2},
-		},
-		{
 			name:  "a child may not have an older relay parent than its parent",
 			cores: []types.CoreState{scheduled(para), scheduled(para)},
 			cands: []candSpec{
@@ -387,7 +377,7 @@ func heldFromSpec(t *testing.T, s candSpec) *heldCandidate {
 	j := &job{leaf: ActivatedLeaf{Hash: leafHash, Number: leafNumber}}
 	j.init(types.Header{}, []types.CoreState{scheduled(s.para), scheduled(s.para)},
 		newSession(1, SessionInfo{Validators: fakeIDs(10), Groups: groupsOf(10, 5)}),
-		[]RelayParent{{Hash: olderLeaf, Number: leafNumber - 1}})
+		[]RelayParent{{Hash: olderLeaf, Number: leafNumber - 1}}, BackingState{ParasUnknown: true})
 	if r := j.addCandidate(makeCandidate(s), 4); r != "" {
 		t.Fatalf("candidate refused: %s", r)
 	}
@@ -445,34 +435,5 @@ func TestCandidateArrivalChecks(t *testing.T) {
 				t.Fatalf("got %v, want discard %q", err, tc.reason)
 			}
 		})
-	}
-}
-
-func TestCandidateBounds(t *testing.T) {
-	h := newHarness(t, Config{MaxCandidatesPerCore: 2})
-	h.addSession(1, fakeIDs(10), 5)
-	leaf := h.addLeaf(leafHash, leafNumber, 1, []types.CoreState{scheduled(1), scheduled(2)})
-	h.activate(leaf)
-	// Bound to core 0: two forks fit, the third does not.
-	for salt := 1; salt <= 3; salt++ {
-		err := h.provide(leaf.Hash, makeCandidate(v2(1, leafHash, 0).at(1).fork(salt)))
-		if salt <= 2 && err != nil {
-			t.Fatalf("fork %d: %v", salt, err)
-		}
-		if salt == 3 && (!errors.Is(err, ErrInvalidData) || discarded(h, "backed_candidate", reasonCoreFull) != 1) {
-			t.Fatalf("third candidate for core 0: got %v, want core_full", err)
-		}
-	}
-	// Unbound candidates of para 2 (one core): the same bound.
-	for salt := 1; salt <= 3; salt++ {
-		err := h.provide(leaf.Hash, makeCandidate(v1(2, leafHash).at(1).fork(salt)))
-		if salt == 3 && discarded(h, "backed_candidate", reasonCoreFull) != 2 {
-			t.Fatalf("third unbound candidate of para 2: got %v, want core_full", err)
-		}
-	}
-	// The same candidate twice.
-	c := makeCandidate(v2(1, leafHash, 0).at(1).fork(1))
-	if err := h.provide(leaf.Hash, c); discarded(h, "backed_candidate", reasonDuplicate) != 1 {
-		t.Fatalf("duplicate: got %v", err)
 	}
 }

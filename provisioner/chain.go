@@ -30,6 +30,105 @@ type ChainView interface {
 	// async-backing allowed ancestry), with their numbers. The leaf itself is
 	// always allowed and need not be listed.
 	AllowedRelayParents(ctx context.Context, leaf types.Hash) ([]RelayParent, error)
+	// BackingState is what prospective-parachains checks chains of
+	// candidates against at the leaf: per para its backing constraints,
+	// the claim queue, the disabled validators, the session's
+	// minimum_backing_votes and the group rotation. A view that cannot tell
+	// the per-para constraints must say so with ParasUnknown (see there);
+	// a zero BackingState is a chain with no para to back.
+	BackingState(ctx context.Context, leaf types.Hash) (BackingState, error)
+}
+
+// BackingState is the runtime's backing view at a leaf (Polkadot's
+// backing_constraints, claim_queue, disabled_validators,
+// minimum_backing_votes and validator_groups' rotation info).
+type BackingState struct {
+	// ParasUnknown says that the view cannot tell Paras and ClaimQueue: a
+	// replay of a recorded block carries neither. The provisioner then lets
+	// a chain start at any held candidate whose parent head no other held
+	// candidate produces (or that carries no validation data), bounds a
+	// para's chain by its usable cores only and applies no per-para
+	// constraint. Every assembly made so is counted
+	// (polkadot_parachain_provisioner_unknown_constraints_total). A view of
+	// a live chain never sets it: with it false, a para missing from Paras
+	// gets no candidate.
+	ParasUnknown bool
+	// Paras are the backing constraints of every para that may be backed on
+	// the leaf.
+	Paras map[types.ParaID]ParaConstraints
+	// ClaimQueue is claim_queue() at the leaf: per core the paras that may
+	// occupy it in the next blocks, the front first.
+	ClaimQueue map[types.CoreIndex][]types.ParaID
+	// Disabled are the validators whose backing votes the runtime strips
+	// (disabled_validators() at the leaf).
+	Disabled []types.ValidatorIndex
+	// MinimumBackingVotes is the session's minimum_backing_votes; a backed
+	// candidate needs min(group size, MinimumBackingVotes) votes that are
+	// not disabled. Zero means the runtime's default,
+	// DefaultMinimumBackingVotes.
+	MinimumBackingVotes int
+	// Rotation says which group backs which core at a block number.
+	Rotation GroupRotation
+	// BackedInLeaf is how many candidates the leaf block itself backed (its
+	// CandidateBacked events), for the backable_vs_in_block metric.
+	BackedInLeaf int
+}
+
+// DefaultMinimumBackingVotes is the runtime's default minimum_backing_votes
+// (LEGACY_MIN_BACKING_VOTES).
+const DefaultMinimumBackingVotes = 2
+
+// ParaConstraints is Polkadot's backing_constraints(para) at a leaf,
+// reduced to what decides which chains of candidates the runtime accepts.
+type ParaConstraints struct {
+	// RequiredParent is the para's head on chain (paras::Heads): the head
+	// the first pending candidate builds on, or a new chain when nothing is
+	// pending.
+	RequiredParent []byte
+	// PendingAvailability is the para's chain of candidates backed but not
+	// yet included, in chain order: a new chain starts on the head of the
+	// last of them that neither times out nor follows one that does.
+	PendingAvailability []PendingCandidate
+	// MinRelayParentNumber is the lowest relay-parent number a new
+	// candidate may have (relay parents never move backwards).
+	MinRelayParentNumber types.BlockNumber
+	// MaxHeadDataSize and MaxCodeSize bound a candidate's head data and new
+	// validation code (the runtime's HostConfiguration).
+	MaxHeadDataSize uint32
+	MaxCodeSize     uint32
+	// ValidationCodeHash is the para's current validation code hash, which
+	// every candidate's descriptor must name.
+	ValidationCodeHash types.Hash
+}
+
+// PendingCandidate is a candidate of the para still pending availability.
+type PendingCandidate struct {
+	CandidateHash types.Hash
+	// HeadHash is the hash of the head data it produces (its para_head).
+	HeadHash          types.Hash
+	RelayParentNumber types.BlockNumber
+}
+
+// GroupRotation is the runtime's GroupRotationInfo: the group assigned to
+// core c at block b is (c + (b - SessionStart) / Frequency) mod groups.
+// Frequency 0 means no rotation.
+type GroupRotation struct {
+	SessionStart types.BlockNumber
+	Frequency    types.BlockNumber
+}
+
+// GroupForCore is group_assigned_to_core(core, at) for a session of
+// groups groups; false when the runtime would name none (no groups, or a
+// block before the session).
+func (r GroupRotation) GroupForCore(core types.CoreIndex, at types.BlockNumber, groups int) (int, bool) {
+	if groups <= 0 || at < r.SessionStart {
+		return 0, false
+	}
+	rotations := 0
+	if r.Frequency > 0 {
+		rotations = int(uint64((at-r.SessionStart)/r.Frequency) % uint64(groups))
+	}
+	return int((uint64(core) + uint64(rotations)) % uint64(groups)), true
 }
 
 // SessionInfo is the part of a session's info the provisioner needs.

@@ -28,9 +28,15 @@ const (
 	// DefaultActiveDisputeDuration is how long a concluded dispute stays
 	// active (Polkadot's ACTIVE_DURATION_SECS).
 	DefaultActiveDisputeDuration = 180 * time.Second
-	// DefaultMaxCandidatesPerCore bounds the backed candidates a job keeps
-	// per core (competing forks included).
-	DefaultMaxCandidatesPerCore = 4
+	// DefaultMaxCandidatesPerDepth bounds the competing candidates (forks)
+	// a job keeps per para at each depth of the para's chain, and so its
+	// candidates at depth-cap times this (see Config.MaxCandidatesPerDepth).
+	DefaultMaxCandidatesPerDepth = 4
+	// DefaultDisputePostConclusionPeriod is the runtime's default
+	// dispute_post_conclusion_acceptance_period (HostConfiguration): a
+	// dispute concluded on chain longer ago than this many blocks is
+	// refused.
+	DefaultDisputePostConclusionPeriod types.BlockNumber = 100
 	// DefaultMaxDisputes bounds the disputes the provisioner tracks.
 	DefaultMaxDisputes = 1024
 	// DefaultDisputeWindow is how many sessions back a dispute is still
@@ -71,13 +77,19 @@ type Config struct {
 	ConcludeGrace         time.Duration
 	ActiveDisputeDuration time.Duration
 	MaxDisputeVotes       int
-	MaxCandidatesPerCore  int
-	MaxDisputes           int
-	DisputeWindow         int
-	MaxHeldRequests       int
-	SubscriberBuffer      int
-	InputQueue            int
-	MaxCachedSessions     int
+	// MaxCandidatesPerDepth bounds, per para, the candidates kept at each
+	// depth of its tree (forks), evicting the highest candidate hash, the
+	// one fork choice drops first; as many not yet connected are kept.
+	MaxCandidatesPerDepth int
+	// DisputePostConclusionPeriod is the chain's
+	// dispute_post_conclusion_acceptance_period, in blocks.
+	DisputePostConclusionPeriod types.BlockNumber
+	MaxDisputes                 int
+	DisputeWindow               int
+	MaxHeldRequests             int
+	SubscriberBuffer            int
+	InputQueue                  int
+	MaxCachedSessions           int
 }
 
 // withDefaults validates c and fills in defaults.
@@ -116,7 +128,7 @@ func (c Config) withDefaults() (Config, error) {
 		def  int
 	}{
 		{"MaxDisputeVotes", &c.MaxDisputeVotes, DefaultMaxDisputeVotes},
-		{"MaxCandidatesPerCore", &c.MaxCandidatesPerCore, DefaultMaxCandidatesPerCore},
+		{"MaxCandidatesPerDepth", &c.MaxCandidatesPerDepth, DefaultMaxCandidatesPerDepth},
 		{"MaxDisputes", &c.MaxDisputes, DefaultMaxDisputes},
 		{"DisputeWindow", &c.DisputeWindow, DefaultDisputeWindow},
 		{"MaxHeldRequests", &c.MaxHeldRequests, DefaultMaxHeldRequests},
@@ -131,6 +143,9 @@ func (c Config) withDefaults() (Config, error) {
 		case *n.v == 0:
 			*n.v = n.def
 		}
+	}
+	if c.DisputePostConclusionPeriod == 0 {
+		c.DisputePostConclusionPeriod = DefaultDisputePostConclusionPeriod
 	}
 	return c, nil
 }

@@ -163,7 +163,10 @@ func (p *Provisioner) ancientSession(s types.SessionIndex) bool {
 // pruneDisputes forgets the disputes of sessions past the window.
 func (p *Provisioner) pruneDisputes() {
 	for key := range p.disputes {
-		if p.ancientSession(key.Session) {
+		if r := p.disputes[key]; p.ancientSession(key.Session) {
+			if r.misbehavior {
+				p.m.misbehaviorExpired.Inc()
+			}
 			delete(p.disputes, key)
 		}
 	}
@@ -208,27 +211,85 @@ type disputeSelection struct {
 	sets           []types.DisputeStatementSet
 	partitions     [numPartitions]int
 	valid, invalid int
+	// waiting counts, by reason, the disputes holding a verified
+	// misbehaviour report that the runtime would not keep yet.
+	waiting map[string]int
 }
 
-// partition classifies a record, or returns -1 when it is not selectable:
-// not a dispute (one side only, counting what the chain has) or, as in
-// Polkadot, unconfirmed (no more than a byzantine third voted and no side
-// concluded) and unknown on chain.
-func partition(r *disputeRecord, oc *OnChainDispute, now time.Time, activeFor time.Duration) int {
-	if r.misbehavior {
-		return partMisbehavior
-	}
+// Why the runtime's filter_dispute_data would drop a set: the "reason"
+// label of the misbehaviour-waiting metric.
+const (
+	refuseOneSided     = "one_sided"
+	refuseUnconfirmed  = "unconfirmed"
+	refuseConcludedOld = "concluded_long_ago"
+)
+
+var waitingReasons = []string{refuseOneSided, refuseUnconfirmed, refuseConcludedOld}
+
+// disputeRules are the inputs of the runtime's and Polkadot's rules.
+type disputeRules struct {
+	now       time.Time
+	activeFor time.Duration
+	maxVotes  int
+	// blockNumber is the block under construction; postConclusion the
+	// chain's dispute_post_conclusion_acceptance_period.
+	blockNumber    types.BlockNumber
+	postConclusion types.BlockNumber
+}
+
+// refusal says why the runtime's filter_dispute_data would drop the set
+// the record makes ("" when it keeps it). The runtime judges the dispute
+// as it stands after importing the set: votes on both sides, more
+// participants than the byzantine threshold (n-1)/3 (which a dispute known
+// on chain already has), and no conclusion on chain longer ago than the
+// post-conclusion acceptance period. (An unknown session is refused before:
+// such statements are never stored.)
+func refusal(r *disputeRecord, oc *OnChainDispute, blockNumber, postConclusion types.BlockNumber) string {
 	hasFor := len(r.valid) > 0 || (oc != nil && oc.ValidatorsFor.CountOnes() > 0)
 	hasAgainst := len(r.invalid) > 0 || (oc != nil && oc.ValidatorsAgainst.CountOnes() > 0)
 	if !hasFor || !hasAgainst {
+		return refuseOneSided
+	}
+	if r.participants(oc) <= byzantineThreshold(r.n) {
+		return refuseUnconfirmed
+	}
+	if oc != nil && oc.ConcludedAt != nil && uint64(*oc.ConcludedAt)+uint64(postConclusion) < uint64(blockNumber) {
+		return refuseConcludedOld
+	}
+	return ""
+}
+
+// participants counts the validators with a vote here or on chain.
+func (r *disputeRecord) participants(oc *OnChainDispute) int {
+	n := r.voters()
+	if oc == nil {
+		return n
+	}
+	seen := func(v int) bool {
+		_, a := r.valid[types.ValidatorIndex(v)]
+		_, b := r.invalid[types.ValidatorIndex(v)]
+		return a || b
+	}
+	for v := 0; v < max(oc.ValidatorsFor.Len, oc.ValidatorsAgainst.Len); v++ {
+		if (bitGet(oc.ValidatorsFor, v) || bitGet(oc.ValidatorsAgainst, v)) && !seen(v) {
+			n++
+		}
+	}
+	return n
+}
+
+// partition classifies a record the runtime keeps (see refusal; -1 for
+// one it refuses). Disputes holding a verified misbehaviour report come
+// first; then Polkadot's partitions.
+func partition(r *disputeRecord, oc *OnChainDispute, rules disputeRules) int {
+	if refusal(r, oc, rules.blockNumber, rules.postConclusion) != "" {
 		return -1
+	}
+	if r.misbehavior {
+		return partMisbehavior
 	}
 	concluded := !r.concludedAt.IsZero()
-	confirmed := concluded || r.voters() > byzantineThreshold(r.n)
-	if !confirmed && oc == nil {
-		return -1
-	}
-	inactive := concluded && now.Sub(r.concludedAt) > activeFor
+	inactive := concluded && rules.now.Sub(r.concludedAt) > rules.activeFor
 	switch {
 	case inactive && oc == nil:
 		return partInactiveUnknown
@@ -269,8 +330,8 @@ func bitGet(v types.BitVec, i int) bool {
 	return i >= 0 && i < v.Len && i/8 < len(v.Bytes) && v.Bytes[i/8]&(1<<(i%8)) != 0
 }
 
-// selectDisputes is Polkadot's prioritized selection over the job's
-// records: partition, drop the votes the chain already has (except backing
+// selectDisputes is Polkadot's prioritized selection over the records the
+// runtime would keep (see refusal): partition, drop the votes the chain already has (except backing
 // votes), then take whole disputes in priority order, (session, candidate)
 // order within a partition, until the next one would pass maxVotes; never a
 // dispute in part. A dispute left with no vote to add is skipped (Polkadot
@@ -280,18 +341,20 @@ func bitGet(v types.BitVec, i int) bool {
 // first, by inclusion height then hash; ChainView does not report
 // inclusion, so this order is the runtime's only while no selected dispute
 // is local, and enter refuses a reordered inherent.
-func selectDisputes(records map[DisputeKey]*disputeRecord, onchain map[DisputeKey]OnChainDispute,
-	now time.Time, activeFor time.Duration, maxVotes int) disputeSelection {
-	var sel disputeSelection
+func selectDisputes(records map[DisputeKey]*disputeRecord, onchain map[DisputeKey]OnChainDispute, rules disputeRules) disputeSelection {
+	sel := disputeSelection{waiting: make(map[string]int)}
+	maxVotes := rules.maxVotes
 	var buckets [numPartitions][]*disputeRecord
 	for key, r := range records {
 		var oc *OnChainDispute
 		if d, ok := onchain[key]; ok {
 			oc = &d
 		}
-		if p := partition(r, oc, now, activeFor); p >= 0 {
+		if p := partition(r, oc, rules); p >= 0 {
 			buckets[p] = append(buckets[p], r)
 			sel.partitions[p]++
+		} else if r.misbehavior {
+			sel.waiting[refusal(r, oc, rules.blockNumber, rules.postConclusion)]++
 		}
 	}
 	total := 0

@@ -69,19 +69,26 @@ func TestDisputePartitions(t *testing.T) {
 		d := onchainState(n, forTo, againstFrom, n, concluded)
 		return &d
 	}
-	misbehaving := rec(1, 1, 0)
+	misbehaving := rec(3, 1, 0)
 	misbehaving.misbehavior = true
+	lone := rec(1, 1, 0)
+	lone.misbehavior = true
 	tests := []struct {
 		name string
 		r    *disputeRecord
 		oc   *OnChainDispute
 		want int
 	}{
-		{"verified misbehaviour", misbehaving, nil, partMisbehavior},
+		{"verified misbehaviour in a confirmed dispute", misbehaving, nil, partMisbehavior},
+		{"verified misbehaviour alone: unconfirmed", lone, nil, -1},
 		{"one side only, unknown on chain", rec(5, 0, 0), nil, -1},
 		{"one side here, the other on chain", rec(5, 0, 0), known(0, n-1, false), partActiveUnconcluded},
 		{"unconfirmed, unknown on chain", rec(2, 1, 0), nil, -1},
-		{"unconfirmed, known on chain", rec(2, 1, 0), known(1, n, false), partActiveUnconcluded},
+		// The runtime counts the participants after import: the on-chain
+		// voters join ours. 3 of 10 is not more than the byzantine
+		// threshold; 4 is.
+		{"unconfirmed, known on chain with no new voter", rec(2, 1, 0), known(1, n, false), -1},
+		{"unconfirmed here, confirmed with the on-chain voters", rec(2, 1, 0), known(3, n, false), partActiveUnconcluded},
 		{"confirmed, unknown on chain", rec(3, 1, 0), nil, partActiveUnknown},
 		{"just concluded, unknown on chain", rec(8, 1, time.Second), nil, partActiveUnknown},
 		{"concluded long ago, unknown on chain", rec(8, 1, 200*time.Second), nil, partInactiveUnknown},
@@ -93,7 +100,10 @@ func TestDisputePartitions(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := partition(tc.r, tc.oc, now, DefaultActiveDisputeDuration); got != tc.want {
+			// Block 100: the on-chain conclusions (at block 3) are within
+			// the default post-conclusion period of 100 blocks.
+			rules := disputeRules{now: now, activeFor: DefaultActiveDisputeDuration, blockNumber: 100, postConclusion: DefaultDisputePostConclusionPeriod}
+			if got := partition(tc.r, tc.oc, rules); got != tc.want {
 				t.Fatalf("partition = %d, want %d", got, tc.want)
 			}
 		})
@@ -271,7 +281,10 @@ func TestDisputeUnconfirmed(t *testing.T) {
 	known, unknown := testHash("unconfirmed", 1), testHash("unconfirmed", 2)
 	h.mustProvide(leaf, disputeSet(1, known, votes(true, 0, 1), votes(false, 1, 2)))
 	h.mustProvide(leaf, disputeSet(2, unknown, votes(true, 0, 1), votes(false, 1, 2)))
-	h.setOnchain(leaf, map[DisputeKey]OnChainDispute{{1, known}: onchainState(n, 0, 5, 6, false)})
+	// On chain: validators 5 and 6 against, so 4 participants after
+	// import, more than the byzantine threshold of 3 (a dispute gets on
+	// chain only confirmed).
+	h.setOnchain(leaf, map[DisputeKey]OnChainDispute{{1, known}: onchainState(n, 0, 5, 7, false)})
 	got := h.inherent(leaf).Disputes
 	if len(got) != 1 || got[0].CandidateHash != known || len(got[0].Statements) != 2 {
 		t.Fatalf("got %d disputes, want only the one known on chain with its 2 votes", len(got))

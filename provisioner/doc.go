@@ -18,7 +18,8 @@
 //
 // Each active leaf has a job: the leaf's chain state (loaded once at
 // activation: header, availability cores, session validators and groups,
-// allowed relay parents; the on-chain disputes at the first request), the
+// allowed relay parents, backing state; the on-chain disputes at the first
+// request), the
 // bitfields and backed candidates provided for it, the requests waiting for
 // PRE_PROPOSE and the block authors subscribed to it. Data for a relay
 // parent without a job is discarded and counted. Deactivation ends the job
@@ -58,29 +59,62 @@
 // runtime's availability record (the runtime's supermajority n - (n-1)/3;
 // the Rust node's 3*ones >= 2*n asks one vote less when n % 3 == 0) — then
 // for next_up_on_available —, or when Occupied, not available and timed out
-// (time_out_at <= leaf number + 1) — then for next_up_on_time_out. A para
-// with k such cores gets a chain of up to k candidates (elastic scaling):
-// each with the leaf or an allowed ancestor as relay parent, the first
-// building on what the para still has on cores, each next one on the
-// previous, each on its own core (the core of a v2 descriptor or of an
-// injected core index, or any core of the para for a v1 candidate). Chaining
-// needs the parent head, which a BackedCandidate carries in its
-// PersistedValidationData; a candidate without it can only start a chain.
-// At most one candidate with new validation code goes into a block; a later
+// (time_out_at <= leaf number + 1) — then for next_up_on_time_out. Chains
+// are what prospective-parachains offers: the chain view's BackingState
+// gives per para its required parent (head on chain), its chain of
+// candidates pending availability, the minimum relay-parent number, the
+// head-data and code size limits, the validation code hash, and the claim
+// queue. A para's chain starts on the head of its last pending candidate
+// (else its head on chain) and is void when a pending candidate times out
+// in this block; each next candidate builds on the previous one; relay
+// parents are allowed ones (the leaf or an allowed ancestor) and never move
+// backwards; each candidate takes its own core (its v2 descriptor's or its
+// injected core index, or any core of its para for a v1 candidate); at a
+// fork the lower candidate hash wins (greedily, as fork_selection_rule);
+// the chain is no longer than the para's free cores nor its claim-queue
+// depth. Chaining needs the parent head, which a BackedCandidate carries in
+// its PersistedValidationData (checked against the descriptor and the relay
+// parent's number). Disabled validators' votes are stripped (from a copy)
+// and a candidate left with fewer than min(group size,
+// minimum_backing_votes) votes is dropped with the rest of its chain, the
+// group being the one assigned to its core at relay_parent_number + 1. At
+// most one candidate with new validation code goes into a block; a later
 // one is dropped with the rest of its para's chain. The order is the
 // runtime's: ascending para id, a para's chain in chain order (the runtime
 // rebuilds the list from a map keyed by para id and, since 2026, refuses an
 // inherent it would have changed).
 //
-// Disputes follow Polkadot's prioritized selection: disputes are
-// partitioned (inactive unknown on chain, inactive unconcluded on chain,
-// active unknown, active unconcluded, active concluded on chain; inactive
-// and concluded on chain is dropped), unconfirmed disputes unknown on chain
-// are left out, votes the chain already has are dropped except backing
-// votes, and whole disputes are taken in that priority until the next would
-// pass the vote cap (default 200,000), never a dispute in part. Disputes
-// built from verified misbehaviour reports come before all of them. The
-// result is sorted by (session, candidate hash).
+// A job keeps per para only candidates that may join such a chain: at most
+// MaxCandidatesPerDepth forks at each depth of the tree rooted at the
+// required parent, no deeper than the claim-queue depth, evicting the
+// highest candidate hash (the fork the rule drops first), plus as many not
+// yet connected (a child may arrive before its parent), so a flood of junk
+// never keeps a connected candidate out and arriving first wins nothing.
+// A chain view that cannot tell the constraints (a replay of a recorded
+// block) says so with BackingState.ParasUnknown: then any candidate whose
+// parent no held candidate produces may start a chain, after what stays on
+// cores, and each such assembly is counted
+// (polkadot_parachain_provisioner_unknown_constraints_total). A live view
+// never sets it, and a para it does not list gets nothing.
+//
+// Disputes follow Polkadot's prioritized selection over the sets the
+// runtime keeps (filter_dispute_data, judged after import: votes on both
+// sides, more participants than the byzantine threshold (n-1)/3 counting
+// the on-chain voters, not concluded on chain more than
+// DisputePostConclusionPeriod blocks ago, a session within the dispute
+// window): disputes are partitioned (inactive unknown on chain, inactive
+// unconcluded on chain, active unknown, active unconcluded, active
+// concluded on chain; inactive and concluded on chain is dropped), votes
+// the chain already has are dropped except backing votes, and whole
+// disputes are taken in that priority until the next would pass the vote
+// cap (default 200,000), never a dispute in part. A verified misbehaviour
+// report's two votes join the dispute of its candidate (Polkadot slashes
+// only through disputes); such a dispute, once the runtime would keep it,
+// comes before all others. Until then it waits, counted by reason in
+// polkadot_parachain_provisioner_misbehavior_waiting, and is forgotten
+// (polkadot_parachain_provisioner_misbehavior_expired_total) when its
+// session leaves the dispute window. The result is sorted by (session,
+// candidate hash).
 //
 // # For the network layer
 //
@@ -91,10 +125,13 @@
 //     or *MisbehaviorReport) for the job of relayParent. It does not wait
 //     for processing. A bitfield belongs to the leaf it was signed for. A
 //     backed candidate may go into a block on any active leaf that has its
-//     relay parent as itself or an allowed ancestor: feed it to each such
-//     leaf (jobs do not share candidates). Dispute statements and
-//     misbehaviour reports may name any active leaf. The provisioner takes the value as is and never
-//     copies or modifies it: do not modify it after Feed. Signatures of
+//     relay parent as itself or an allowed ancestor: feed it once, for any
+//     active leaf or for its own relay parent, and the provisioner gives it
+//     to every such leaf (each keeps it once, by candidate hash), and to
+//     the leaves activated later while its relay parent is allowed. Dispute
+//     statements and misbehaviour reports may name any active leaf. The
+//     provisioner takes the value as is and never copies or modifies it: do
+//     not modify it after Feed. Signatures of
 //     bitfields, backing votes and dispute statements are the network
 //     layer's to check (the provisioner re-checks dispute statements only
 //     with Config.VerifyDisputeStatements); misbehaviour reports are always
@@ -122,9 +159,16 @@
 // polkadot_parachain_inherent_data_dispute_statement_sets,
 // polkadot_parachain_inherent_data_dispute_statements{validity},
 // polkadot_parachain_provisioner_partitioned_disputes{partition},
-// polkadot_parachain_fetched_onchain_disputes; and ours:
+// polkadot_parachain_fetched_onchain_disputes,
+// polkadot_parachain_provisioner_backable_vs_in_block (histogram, Polkadot's
+// buckets -100..100: the candidates this node held backable for a leaf's
+// parent, counted when that leaf ends, minus the candidates the leaf block
+// backed); and ours:
 // polkadot_parachain_provisioner_discarded_data_total{kind,reason},
 // polkadot_parachain_provisioner_active_jobs,
-// polkadot_parachain_provisioner_subscriptions_closed_total{reason}.
+// polkadot_parachain_provisioner_subscriptions_closed_total{reason},
+// polkadot_parachain_provisioner_unknown_constraints_total,
+// polkadot_parachain_provisioner_misbehavior_waiting{reason},
+// polkadot_parachain_provisioner_misbehavior_expired_total.
 // Logs go through go-log's "provisioner" logger.
 package provisioner

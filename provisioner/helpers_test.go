@@ -23,6 +23,9 @@ type leafState struct {
 	session types.SessionIndex
 	allowed []RelayParent
 	onchain map[DisputeKey]OnChainDispute
+	// backing is the leaf's backing state; nil answers ParasUnknown, the
+	// legacy behaviour most tests exercise.
+	backing *BackingState
 }
 
 // fakeChain is an in-memory ChainView. Hooks let a test make a call fail or
@@ -174,6 +177,22 @@ func (f *fakeChain) AllowedRelayParents(ctx context.Context, leaf types.Hash) ([
 		return nil, err
 	}
 	return l.allowed, nil
+}
+
+func (f *fakeChain) BackingState(ctx context.Context, leaf types.Hash) (BackingState, error) {
+	if err := f.enter(ctx, "BackingState"); err != nil {
+		return BackingState{}, err
+	}
+	l, err := f.leaf(leaf)
+	if err != nil {
+		return BackingState{}, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if l.backing == nil {
+		return BackingState{ParasUnknown: true}, nil
+	}
+	return *l.backing, nil
 }
 
 // ---- keys and hashes -------------------------------------------------------
@@ -445,7 +464,9 @@ func onchainState(n, forTo, againstFrom, againstTo int, concluded bool) OnChainD
 		d.ValidatorsAgainst.Set(v, true)
 	}
 	if concluded {
-		at := types.BlockNumber(3)
+		// Concluded at the test leaf (127): within the runtime's
+		// post-conclusion acceptance period of the block built on it.
+		at := types.BlockNumber(leafNumber)
 		d.ConcludedAt = &at
 	}
 	return d

@@ -24,23 +24,26 @@ type job struct {
 	retryAt   time.Time // after a failed load, no new attempt before this
 	header    types.Header
 	cores     []types.CoreState
-	occupied  []byte               // bit c set: core c is Occupied
-	coreParas [][]types.ParaID     // paras a block on the leaf may back on each core
-	paraCores map[types.ParaID]int // how many cores each para may use
-	sess      *session
-	allowed   map[types.Hash]types.BlockNumber
+	occupied  []byte           // bit c set: core c is Occupied
+	coreParas [][]types.ParaID // paras a block on the leaf may back on each core
+	// paraCoreList are the cores each para may use.
+	paraCoreList map[types.ParaID][]int
+	sess         *session
+	allowed      map[types.Hash]types.BlockNumber
+	backing      BackingState
+	paras        map[types.ParaID]*paraState
+	votes        *voteFilter
 
 	onchainLoaded bool
 	onchain       map[DisputeKey]OnChainDispute
 
 	// At most one bitfield per validator: the first with the most set bits.
 	bitfields []heldBitfield
-	// Backed candidates, in arrival order, at most MaxCandidatesPerCore per
-	// core (candidates bound to no core count against their para's cores).
+	// Backed candidates, in arrival order, per para at most
+	// MaxCandidatesPerDepth at each depth of its tree (and as many not yet
+	// connected), evicted by candidate hash.
 	candidates []*heldCandidate
 	byHash     map[types.Hash]*heldCandidate
-	perCore    []int
-	unbound    map[types.ParaID]int
 }
 
 type heldBitfield struct {
@@ -85,14 +88,14 @@ func (s *session) verifier(v types.ValidatorIndex, parse func(types.ValidatorID)
 	return s.verifiers[v]
 }
 
-// init installs the leaf's chain state and derives the per-core facts that
-// feeding checks against.
-func (j *job) init(header types.Header, cores []types.CoreState, sess *session, allowed []RelayParent) {
+// init installs the leaf's chain state and derives the per-core and
+// per-para facts that feeding checks against.
+func (j *job) init(header types.Header, cores []types.CoreState, sess *session, allowed []RelayParent, bs BackingState) {
 	j.loaded = true
-	j.header, j.cores, j.sess = header, cores, sess
+	j.header, j.cores, j.sess, j.backing = header, cores, sess, bs
 	j.occupied = make([]byte, (len(cores)+7)/8)
 	j.coreParas = make([][]types.ParaID, len(cores))
-	j.paraCores = make(map[types.ParaID]int)
+	j.paraCoreList = make(map[types.ParaID][]int)
 	for c := range cores {
 		cs := &cores[c]
 		switch cs.Kind {
@@ -109,8 +112,17 @@ func (j *job) init(header types.Header, cores []types.CoreState, sess *session, 
 				}
 			}
 		}
+		if !bs.ParasUnknown {
+			// A core also serves every para its claim queue holds: a
+			// candidate for a later claim is kept for the leaves to come.
+			for _, para := range bs.ClaimQueue[types.CoreIndex(c)] {
+				if !slices.Contains(j.coreParas[c], para) {
+					j.coreParas[c] = append(j.coreParas[c], para)
+				}
+			}
+		}
 		for _, para := range j.coreParas[c] {
-			j.paraCores[para]++
+			j.paraCoreList[para] = append(j.paraCoreList[para], c)
 		}
 	}
 	j.allowed = make(map[types.Hash]types.BlockNumber, len(allowed)+1)
@@ -118,32 +130,74 @@ func (j *job) init(header types.Header, cores []types.CoreState, sess *session, 
 		j.allowed[rp.Hash] = rp.Number
 	}
 	j.allowed[j.leaf.Hash] = j.leaf.Number
+	j.paras = make(map[types.ParaID]*paraState, len(j.paraCoreList))
+	if bs.ParasUnknown {
+		for para, cs := range j.paraCoreList {
+			j.paras[para] = &paraState{depthCap: len(cs)}
+		}
+	} else {
+		depth := make(map[types.ParaID]int)
+		for _, q := range bs.ClaimQueue {
+			for _, para := range q {
+				depth[para]++
+			}
+		}
+		for para, cons := range bs.Paras {
+			if depth[para] == 0 {
+				continue
+			}
+			ps := &paraState{cons: &cons, depthCap: depth[para], minRelayParent: cons.MinRelayParentNumber,
+				tip: types.Blake2_256(cons.RequiredParent)}
+			if n := len(cons.PendingAvailability); n > 0 {
+				last := cons.PendingAvailability[n-1]
+				ps.tip = last.HeadHash
+				// Relay parents never move backwards along a chain.
+				ps.minRelayParent = max(ps.minRelayParent, last.RelayParentNumber)
+			}
+			j.paras[para] = ps
+		}
+	}
+	mbv := bs.MinimumBackingVotes
+	if mbv <= 0 {
+		mbv = DefaultMinimumBackingVotes
+	}
+	j.votes = &voteFilter{groups: sess.info.Groups, rotation: bs.Rotation, minVotes: mbv}
+	if len(bs.Disabled) > 0 {
+		j.votes.disabled = make(map[types.ValidatorIndex]bool, len(bs.Disabled))
+		for _, v := range bs.Disabled {
+			j.votes.disabled[v] = true
+		}
+	}
 	j.bitfields = make([]heldBitfield, sess.validators())
 	j.byHash = make(map[types.Hash]*heldCandidate)
-	j.perCore = make([]int, len(cores))
-	j.unbound = make(map[types.ParaID]int)
 }
 
 // Discard reasons (the "reason" label of the discarded-data metric).
 const (
-	reasonValidatorIndex = "validator_index"
-	reasonLength         = "length"
-	reasonMalformed      = "malformed"
-	reasonUnoccupied     = "unoccupied_core"
-	reasonSuperseded     = "superseded"
-	reasonDuplicate      = "duplicate"
-	reasonRelayParent    = "relay_parent"
-	reasonHeadMismatch   = "head_mismatch"
-	reasonValidationData = "validation_data"
-	reasonCoreMismatch   = "core_mismatch"
-	reasonWrongCore      = "wrong_core"
-	reasonNoCore         = "no_core"
-	reasonCoreFull       = "core_full"
-	reasonUnknownSession = "unknown_session"
-	reasonAncientSession = "ancient_session"
-	reasonDisputeLimit   = "dispute_limit"
-	reasonBadSignature   = "bad_signature"
-	reasonInvalidProof   = "invalid_proof"
+	reasonValidatorIndex   = "validator_index"
+	reasonLength           = "length"
+	reasonMalformed        = "malformed"
+	reasonUnoccupied       = "unoccupied_core"
+	reasonSuperseded       = "superseded"
+	reasonDuplicate        = "duplicate"
+	reasonRelayParent      = "relay_parent"
+	reasonHeadMismatch     = "head_mismatch"
+	reasonValidationData   = "validation_data"
+	reasonCoreMismatch     = "core_mismatch"
+	reasonWrongCore        = "wrong_core"
+	reasonNoCore           = "no_core"
+	reasonParaFull         = "para_full"
+	reasonTooDeep          = "too_deep"
+	reasonNoValidationData = "no_validation_data"
+	reasonOldRelayParent   = "old_relay_parent"
+	reasonHeadTooLarge     = "head_too_large"
+	reasonCodeTooLarge     = "code_too_large"
+	reasonCodeHash         = "code_hash"
+	reasonUnknownSession   = "unknown_session"
+	reasonAncientSession   = "ancient_session"
+	reasonDisputeLimit     = "dispute_limit"
+	reasonBadSignature     = "bad_signature"
+	reasonInvalidProof     = "invalid_proof"
 )
 
 // addBitfield keeps bf if it is the validator's best so far. It applies

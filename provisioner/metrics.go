@@ -21,6 +21,12 @@ type metrics struct {
 	discarded         *prometheus.CounterVec // kind, reason
 	activeJobs        prometheus.Gauge
 	subscriberDrops   *prometheus.CounterVec // reason
+	// backableVsInBlock is Polkadot's histogram of the candidates this node
+	// held backable for a leaf's parent minus those the leaf backed.
+	backableVsInBlock  prometheus.Histogram
+	unknownConstraints prometheus.Counter
+	misbehaviorWaiting *prometheus.GaugeVec // reason
+	misbehaviorExpired prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -72,6 +78,25 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "polkadot_parachain_provisioner_subscriptions_closed_total",
 			Help: "Block-author subscriptions closed, by reason.",
 		}, []string{"reason"}),
+		// Polkadot's name, type and buckets. Its help text repeats the
+		// bitfield metric's by mistake; ours says what is observed.
+		backableVsInBlock: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "polkadot_parachain_provisioner_backable_vs_in_block",
+			Help:    "Backable candidates this node held for a leaf's parent minus the candidates the leaf block backed.",
+			Buckets: []float64{-100, -50, -40, -30, -20, -15, -10, -5, 0, 5, 10, 15, 20, 30, 40, 50, 100},
+		}),
+		unknownConstraints: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "polkadot_parachain_provisioner_unknown_constraints_total",
+			Help: "Inherents assembled while the chain view could not tell the paras' backing constraints.",
+		}),
+		misbehaviorWaiting: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "polkadot_parachain_provisioner_misbehavior_waiting",
+			Help: "Disputes holding verified misbehaviour reports that the last inherent left out, by why the runtime would refuse them.",
+		}, []string{"reason"}),
+		misbehaviorExpired: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "polkadot_parachain_provisioner_misbehavior_expired_total",
+			Help: "Disputes holding verified misbehaviour reports forgotten when their session left the dispute window.",
+		}),
 	}
 	if reg == nil {
 		return m, nil
@@ -79,7 +104,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	for _, c := range []prometheus.Collector{
 		m.requests, m.requestTime, m.provisionableTime, m.bitfieldsSent, m.disputeSets,
 		m.disputeStatements, m.partitioned, m.onchainDisputes, m.discarded, m.activeJobs,
-		m.subscriberDrops,
+		m.subscriberDrops, m.backableVsInBlock, m.unknownConstraints, m.misbehaviorWaiting, m.misbehaviorExpired,
 	} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("provisioner: register metrics: %w", err)
@@ -94,6 +119,9 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 // first increment hides that increment from rate()). The discarded data's
 // reasons are open-ended; only the reasons every kind shares are made.
 func (m *metrics) precreate() {
+	for _, r := range waitingReasons {
+		m.misbehaviorWaiting.WithLabelValues(r)
+	}
 	for _, s := range []string{"succeeded", "failed"} {
 		m.requests.WithLabelValues(s)
 	}

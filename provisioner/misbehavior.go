@@ -8,8 +8,14 @@ import (
 
 // addMisbehavior verifies a misbehaviour report with the session's key of
 // the accused validator and, if it proves a double vote, records both
-// statements in the candidate's dispute, which is then selected before any
-// other. A report that proves nothing is dropped (and counted).
+// statements in the candidate's dispute: Polkadot slashes only through
+// disputes, so the votes reach a block only inside a dispute set the
+// runtime keeps (both sides, more participants than (n-1)/3, not concluded
+// long ago), which is then selected before any other. Until then the
+// report waits with its dispute (counted by reason in
+// polkadot_parachain_provisioner_misbehavior_waiting) and is forgotten when
+// its session leaves the dispute window. A report that proves nothing is
+// dropped (and counted).
 func (p *Provisioner) addMisbehavior(ctx context.Context, rep *types.MisbehaviorReport) string {
 	if p.ancientSession(rep.Session) {
 		return reasonAncientSession

@@ -150,18 +150,49 @@ func TestMisbehaviorReportVerified(t *testing.T) {
 			if err != nil {
 				t.Fatalf("valid report refused: %v", err)
 			}
-			got := h.inherent(leaf).Disputes
-			if len(got) != 1 || got[0].CandidateHash != candidateInDoubt || len(got[0].Statements) != 2 {
-				t.Fatalf("want one set with the offender's two statements, got %d sets", len(got))
+			// Alone, the report is one participant of four: not more than
+			// the byzantine threshold (1), so the runtime would refuse the
+			// set. It waits, counted.
+			if got := h.inherent(leaf).Disputes; len(got) != 0 {
+				t.Fatalf("an unconfirmed report produced %d dispute sets", len(got))
+			}
+			if v := metricValue(t, h.p.m.misbehaviorWaiting.WithLabelValues(refuseUnconfirmed)); v != 1 {
+				t.Fatalf("waiting unconfirmed = %v, want 1", v)
+			}
+			// Another validator's vote confirms the dispute.
+			other := types.ValidatorIndex(0)
+			if r.Report.ValidatorIndex == 0 {
+				other = 3
+			}
+			h.mustProvide(leaf, disputeSet(1, candidateInDoubt, []types.DisputeStatementEntry{explicitVote(true, other)}))
+			resp := <-h.request(leaf)
+			if resp.Err != nil {
+				t.Fatal(resp.Err)
+			}
+			got := resp.Data.Disputes
+			if len(got) != 1 || got[0].CandidateHash != candidateInDoubt || len(got[0].Statements) != 3 {
+				t.Fatalf("want one set with the offender's two statements and the other vote, got %d sets", len(got))
 			}
 			checkStatementOrder(t, got[0])
-			// What goes on chain verifies, statement by statement.
+			if v := metricValue(t, h.p.m.misbehaviorWaiting.WithLabelValues(refuseUnconfirmed)); v != 0 {
+				t.Fatalf("waiting unconfirmed = %v after confirmation, want 0", v)
+			}
+			// What goes on chain of the offender verifies, statement by
+			// statement.
 			_, ids := validatorSet(t, 4)
 			key, _ := types.ParsePublicKey(ids[r.Report.ValidatorIndex])
+			offender := 0
 			for i, st := range got[0].Statements {
-				if st.ValidatorIndex != r.Report.ValidatorIndex || !st.Verify(key, candidateInDoubt, 1) {
+				if st.ValidatorIndex != r.Report.ValidatorIndex {
+					continue
+				}
+				offender++
+				if !st.Verify(key, candidateInDoubt, 1) {
 					t.Fatalf("statement %d does not verify as the offender's", i)
 				}
+			}
+			if offender != 2 {
+				t.Fatalf("%d statements of the offender, want 2", offender)
 			}
 			if err := h.provide(leaf, r); !errors.Is(err, ErrInvalidData) {
 				t.Fatalf("the same report twice: got %v", err)
@@ -179,6 +210,9 @@ func TestMisbehaviorSelectedFirst(t *testing.T) {
 	other := types.Hash{}
 	h.mustProvide(leaf, disputeSet(1, other, votes(true, 0, 2), votes(false, 3, 4)))
 	h.mustProvide(leaf, report(keys, 2, secondedAt(leafHash), invalidStmt))
+	// Validator 0's vote confirms the misbehaviour's dispute (2 of 4
+	// participants): 3 votes, which leave no room for the other's 3.
+	h.mustProvide(leaf, disputeSet(1, candidateInDoubt, []types.DisputeStatementEntry{explicitVote(true, 0)}))
 	got := h.inherent(leaf).Disputes
 	if len(got) != 1 || got[0].CandidateHash != candidateInDoubt {
 		t.Fatalf("got %d sets; want only the misbehaviour's", len(got))

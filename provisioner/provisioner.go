@@ -37,6 +37,15 @@ type Provisioner struct {
 	disputes      map[DisputeKey]*disputeRecord
 	newestSession types.SessionIndex
 
+	// backable remembers, for the last few deactivated leaves, how many
+	// candidates this node could have backed into a block on them, until
+	// the block that was built on them arrives (backable_vs_in_block).
+	backable      map[types.Hash]int
+	backableOrder []types.Hash
+	// carried are the candidates of the leaves an ActiveLeavesUpdate ends,
+	// offered to the leaves it starts.
+	carried []*BackedCandidate
+
 	concluded bool
 }
 
@@ -56,6 +65,7 @@ func New(cfg Config) (*Provisioner, error) {
 		jobs:     make(map[types.Hash]*job),
 		cache:    make(map[types.SessionIndex]*session),
 		disputes: make(map[DisputeKey]*disputeRecord),
+		backable: make(map[types.Hash]int),
 	}, nil
 }
 
@@ -110,11 +120,21 @@ func (p *Provisioner) activeLeaves(ctx context.Context, u ActiveLeavesUpdate) {
 	if p.concluded {
 		return
 	}
+	// Candidates of the leaves that end may still go into blocks on the
+	// new ones (async backing: the new leaf's window holds their relay
+	// parents), so they are offered to the new jobs as they load.
+	p.carried = p.carried[:0]
 	for _, h := range u.Deactivated {
 		if j, ok := p.jobs[h]; ok {
+			if j.loaded {
+				for _, c := range j.candidates {
+					p.carried = append(p.carried, c.in)
+				}
+			}
 			p.endJob(j, ErrLeafDeactivated)
 		}
 	}
+	defer func() { clear(p.carried); p.carried = p.carried[:0] }()
 	for _, leaf := range u.Activated {
 		if _, ok := p.jobs[leaf.Hash]; ok {
 			continue
@@ -135,6 +155,9 @@ func (p *Provisioner) activeLeaves(ctx context.Context, u ActiveLeavesUpdate) {
 // endJob answers the job's held requests and closes its subscriptions
 // with reason, and frees it.
 func (p *Provisioner) endJob(j *job, reason error) {
+	if j.loaded && errors.Is(reason, ErrLeafDeactivated) {
+		p.recordBackable(j)
+	}
 	for _, r := range j.waiters {
 		p.reply(r, InherentResponse{RelayParent: j.leaf.Hash, Err: fmt.Errorf("request for %s: %w", j.leaf.Hash, reason)})
 	}
@@ -280,6 +303,18 @@ func (p *Provisioner) Provide(ctx context.Context, relayParent types.Hash, d Dat
 		return ErrShuttingDown
 	}
 	j, ok := p.jobs[relayParent]
+	if c, isCand := d.(*BackedCandidate); isCand && (ok || relayParent == c.Candidate.Candidate.Descriptor.RelayParent) {
+		// A candidate may be fed for an active leaf or for its own relay
+		// parent, which need not be a leaf: it goes to every leaf that
+		// allows its relay parent.
+		if ok {
+			if err := p.ensureLoaded(ctx, j); err != nil {
+				p.m.discard(d.kind(), "chain_unavailable")
+				return err
+			}
+		}
+		return p.provideCandidate(ctx, relayParent, j, c)
+	}
 	if !ok {
 		p.m.discard(d.kind(), "unknown_relay_parent")
 		return fmt.Errorf("%s for %s: %w", d.kind(), relayParent, ErrUnknownLeaf)
@@ -292,8 +327,6 @@ func (p *Provisioner) Provide(ctx context.Context, relayParent types.Hash, d Dat
 	switch v := d.(type) {
 	case *SignedBitfield:
 		reason = j.addBitfield(&v.Bitfield)
-	case *BackedCandidate:
-		reason = j.addCandidate(v, p.cfg.MaxCandidatesPerCore)
 	case *DisputeStatements:
 		reason = p.addDisputes(ctx, &v.Set)
 	case *MisbehaviorReport:
@@ -305,6 +338,65 @@ func (p *Provisioner) Provide(ctx context.Context, relayParent types.Hash, d Dat
 	}
 	p.fanOut(j, d)
 	return nil
+}
+
+// provideCandidate hands a backed candidate to every active leaf whose
+// allowed relay parents hold its relay parent (async backing: a candidate
+// anchored to the leaf's parent may go into a block on the leaf, and on
+// its sibling), not only to the leaf it was fed for. Each job keeps it at
+// most once (by candidate hash). The discard reason counted is the named
+// leaf's when no job keeps it.
+func (p *Provisioner) provideCandidate(ctx context.Context, relayParent types.Hash, named *job, c *BackedCandidate) error {
+	rp := c.Candidate.Candidate.Descriptor.RelayParent
+	accepted := false
+	reason := ""
+	for _, h := range sortedJobHashes(p.jobs) {
+		j := p.jobs[h]
+		if j != named && p.ensureLoaded(ctx, j) != nil {
+			continue
+		}
+		if _, ok := j.allowed[rp]; !ok && j != named {
+			continue
+		}
+		r := j.addCandidate(c, p.cfg.MaxCandidatesPerDepth)
+		if r == "" {
+			accepted = true
+			p.fanOut(j, c)
+		} else if j == named || reason == "" {
+			reason = r
+		}
+	}
+	if accepted {
+		return nil
+	}
+	if named == nil && reason == "" {
+		p.m.discard(c.kind(), "unknown_relay_parent")
+		return fmt.Errorf("%s for %s: %w", c.kind(), relayParent, ErrUnknownLeaf)
+	}
+	p.m.discard(c.kind(), reason)
+	return fmt.Errorf("%w: %s for %s: %s", ErrInvalidData, c.kind(), relayParent, reason)
+}
+
+// inherit gives a newly loaded job the candidates other jobs hold whose
+// relay parent it allows: a candidate backed for the previous leaf may
+// still go into a block on the new one.
+func (p *Provisioner) inherit(j *job) {
+	for _, h := range sortedJobHashes(p.jobs) {
+		o := p.jobs[h]
+		if o == j || !o.loaded {
+			continue
+		}
+		for _, c := range slices.Clone(o.candidates) {
+			if _, ok := j.allowed[c.relayParent]; ok {
+				_ = j.addCandidate(c.in, p.cfg.MaxCandidatesPerDepth)
+			}
+		}
+	}
+	for _, in := range p.carried {
+		if _, ok := j.allowed[in.Candidate.Candidate.Descriptor.RelayParent]; ok {
+			_ = j.addCandidate(in, p.cfg.MaxCandidatesPerDepth)
+		}
+	}
 }
 
 func isNilData(d Data) bool {
@@ -392,10 +484,18 @@ func (p *Provisioner) load(ctx context.Context, j *job) error {
 	if err != nil {
 		return err
 	}
+	bs, err := callChain(ctx, &p.calls, "backing state", func(c context.Context) (BackingState, error) {
+		return p.cfg.Chain.BackingState(c, leaf)
+	})
+	if err != nil {
+		return err
+	}
 	if header.Number != j.leaf.Number {
 		log.Warnw("leaf number differs from its header", "leaf", leaf, "activated", j.leaf.Number, "header", header.Number)
 	}
-	j.init(header, cores, sess, allowed)
+	j.init(header, cores, sess, allowed, bs)
+	p.observeBackable(j)
+	p.inherit(j)
 	return nil
 }
 
@@ -473,14 +573,14 @@ func (p *Provisioner) assemble(ctx context.Context, j *job) InherentResponse {
 
 	data := &types.InherentData{ParentHeader: j.header}
 	data.Bitfields = j.selectedBitfields()
-	data.BackedCandidates = selectCandidates(candidateInputs{
-		cores:       j.cores,
-		bitfields:   data.Bitfields,
-		blockNumber: j.leaf.Number + 1,
-		allowed:     j.allowed,
-		candidates:  j.candidates,
+	data.BackedCandidates = selectCandidates(j.candidateInputs(data.Bitfields))
+	if j.backing.ParasUnknown {
+		p.m.unknownConstraints.Inc()
+	}
+	ds := selectDisputes(p.disputes, j.onchain, disputeRules{
+		now: p.cfg.Clock.Now(), activeFor: p.cfg.ActiveDisputeDuration, maxVotes: p.cfg.MaxDisputeVotes,
+		blockNumber: j.leaf.Number + 1, postConclusion: p.cfg.DisputePostConclusionPeriod,
 	})
-	ds := selectDisputes(p.disputes, j.onchain, p.cfg.Clock.Now(), p.cfg.ActiveDisputeDuration, p.cfg.MaxDisputeVotes)
 	data.Disputes = ds.sets
 
 	w := codec.NewWriter(data.EncodedSize())
@@ -498,6 +598,9 @@ func (p *Provisioner) assemble(ctx context.Context, j *job) InherentResponse {
 		if n > 0 {
 			p.m.partitioned.WithLabelValues(partitionNames[i]).Add(float64(n))
 		}
+	}
+	for _, r := range waitingReasons {
+		p.m.misbehaviorWaiting.WithLabelValues(r).Set(float64(ds.waiting[r]))
 	}
 	log.Debugw("inherent data prepared", "leaf", j.leaf.Hash, "cores", len(j.cores),
 		"bitfields", len(data.Bitfields), "candidates", len(data.BackedCandidates),
