@@ -16,6 +16,11 @@ type ancestryChain struct {
 	*fakeChain
 	numbers map[types.Hash]types.BlockNumber
 	window  map[types.Hash][]types.Hash // allowed relay parent -> leaves
+	// features are the session's node features (none set when empty);
+	// queues the claim-queue snapshots (a relay parent without one is
+	// reported as unknown).
+	features types.BitVec
+	queues   map[types.Hash]map[types.CoreIndex][]types.ParaID
 }
 
 func newAncestryChain(f *fixture) *ancestryChain {
@@ -32,7 +37,8 @@ func (c *ancestryChain) AllowedRelayParent(rp types.Hash) (RelayParentInfo, bool
 	if !ok {
 		return RelayParentInfo{}, false
 	}
-	return RelayParentInfo{Number: c.numbers[rp], Session: c.f.session, Validators: c.f.ids, NumCores: c.f.cores, Leaves: leaves}, true
+	return RelayParentInfo{Number: c.numbers[rp], Session: c.f.session, Validators: c.f.ids, NumCores: c.f.cores, Leaves: leaves,
+		NodeFeatures: c.features, ClaimQueue: c.queues[rp]}, true
 }
 
 func (c *ancestryChain) BackingGroupAt(s types.SessionIndex, core types.CoreIndex, at types.BlockNumber) ([]types.ValidatorIndex, int, error) {
@@ -46,12 +52,22 @@ func (c *ancestryChain) BackingGroupAt(s types.SessionIndex, core types.CoreInde
 // backedBy is a candidate of para 1000+core anchored to rp, sent for leaf,
 // with the votes of group g signed in the context {session, signedAt}.
 func (f *fixture) backedBy(leaf, rp types.Hash, core types.CoreIndex, g int, signedAt types.Hash) BackedCandidateMessage {
+	return f.backedWith(leaf, rp, core, g, signedAt, nil)
+}
+
+// backedWith is backedBy with the receipt changed by mutate before the
+// votes are signed.
+func (f *fixture) backedWith(leaf, rp types.Hash, core types.CoreIndex, g int, signedAt types.Hash,
+	mutate func(*types.CommittedCandidateReceipt)) BackedCandidateMessage {
 	desc := types.NewCandidateDescriptorV2(1000+core, rp, uint16(core), f.session,
 		types.Hash{1}, types.Hash{2}, types.Hash{3}, types.Hash{4}, types.Hash{5})
 	c := types.BackedCandidate{Candidate: types.CommittedCandidateReceipt{
 		Descriptor:  desc,
 		Commitments: types.CandidateCommitments{HeadData: []byte("head"), HrmpWatermark: 1},
 	}}
+	if mutate != nil {
+		mutate(&c.Candidate)
+	}
 	hash := c.Hash()
 	ctx := types.SigningContext{SessionIndex: f.session, ParentHash: signedAt}
 	for i := range 2 {

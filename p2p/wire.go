@@ -85,7 +85,7 @@ func (m *BitfieldMessage) Decode(r *codec.Reader) error {
 }
 
 // BackedCandidateMessage is the backed-candidate topic's payload: the relay
-// parent (an active leaf, equal to the descriptor's relay parent), then the
+// parent (an active leaf whose allowed relay parents hold the descriptor's relay parent, or that relay parent itself), then the
 // backed candidate with its core index injected in validator_indices.
 type BackedCandidateMessage struct {
 	RelayParent types.Hash

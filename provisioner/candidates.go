@@ -17,9 +17,9 @@ type heldCandidate struct {
 	para        types.ParaID
 	relayParent types.Hash
 	rpNumber    types.BlockNumber
-	// core is the core the candidate is bound to (by a v2 descriptor or an
-	// injected core index), or -1 for a v1 candidate, which may take any
-	// core of its para.
+	// core is the core the candidate is bound to (by a v2 or v3
+	// descriptor or an injected core index), or -1 for a v1 candidate,
+	// which may take any core of its para.
 	core int
 	// groupBits are validator_indices without injected core bits;
 	// injected says whether 8 core bits follow them.
@@ -88,8 +88,13 @@ func (j *job) addCandidate(in *BackedCandidate, perDepth int) string {
 	if len(bc.ValidatorIndices.Bytes) != (bc.ValidatorIndices.Len+7)/8 {
 		return reasonMalformed
 	}
+	if r := j.sanitizeDescriptor(&bc.Candidate); r != "" {
+		return r
+	}
 	core := -1
-	if ci, ok := d.CoreIndex(); ok {
+	// V2 and V3 descriptors name their core; which bytes hold it depends
+	// on the session's V3 node feature.
+	if ci, ok := d.CoreIndexWith(j.sess.v3); ok {
 		core = int(ci)
 	}
 	groupBits := bc.ValidatorIndices

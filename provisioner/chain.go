@@ -37,6 +37,21 @@ type ChainView interface {
 	// the per-para constraints must say so with ParasUnknown (see there);
 	// a zero BackingState is a chain with no para to back.
 	BackingState(ctx context.Context, leaf types.Hash) (BackingState, error)
+	// NodeFeatures is the runtime's node_features() for a session (a
+	// BitVec<u8, Lsb0> of the HostConfiguration's feature flags): bit
+	// types.NodeFeatureCandidateReceiptV3 (4) decides how descriptor bytes
+	// read (types.CandidateDescriptor.VersionWith); bit
+	// types.NodeFeatureCandidateReceiptV2 (3) no longer changes anything.
+	// An empty vector is a session with no feature set.
+	NodeFeatures(ctx context.Context, session types.SessionIndex) (types.BitVec, error)
+	// IncludedAt is, for each given dispute whose candidate the runtime
+	// recorded as included on the leaf's chain (its disputes pallet's
+	// Included(session, candidate): a "local" dispute), the block number
+	// it was included at; a dispute missing from the answer is remote. The
+	// runtime's dispute_ordering_compare puts local disputes first, so the
+	// provisioner must know which they are to order a block's disputes as
+	// the runtime keeps them.
+	IncludedAt(ctx context.Context, leaf types.Hash, disputes []DisputeKey) (map[DisputeKey]types.BlockNumber, error)
 }
 
 // BackingState is the runtime's backing view at a leaf (Polkadot's
@@ -57,7 +72,11 @@ type BackingState struct {
 	// the leaf.
 	Paras map[types.ParaID]ParaConstraints
 	// ClaimQueue is claim_queue() at the leaf: per core the paras that may
-	// occupy it in the next blocks, the front first.
+	// occupy it in the next blocks, the front first. It is also the leaf's
+	// claim-queue snapshot as a relay parent: the UMP signals of a
+	// candidate whose relay parent (V2) or scheduling parent (V3) is the
+	// leaf are checked against it (a RelayParent carries the snapshot of
+	// every other allowed relay parent).
 	ClaimQueue map[types.CoreIndex][]types.ParaID
 	// Disabled are the validators whose backing votes the runtime strips
 	// (disabled_validators() at the leaf).
@@ -143,6 +162,14 @@ type SessionInfo struct {
 type RelayParent struct {
 	Hash   types.Hash
 	Number types.BlockNumber
+	// ClaimQueue is claim_queue() at this block: the snapshot the
+	// runtime's allowed-relay-parents tracker keeps with it, against which
+	// it checks the UMP signals (core selector and claim-queue offset) of
+	// a candidate whose relay parent (V2) or scheduling parent (V3) this
+	// block is. Nil means the view cannot tell: the provisioner then
+	// applies the signal checks that need no claim queue (form, count,
+	// V1 without and V3 with signals) and not the core check.
+	ClaimQueue map[types.CoreIndex][]types.ParaID
 }
 
 // DisputeKey names a dispute: a candidate in a session.
@@ -152,7 +179,9 @@ type DisputeKey struct {
 }
 
 // OnChainDispute is the runtime's DisputeState: one bit per validator of the
-// session on each side.
+// session on each side. (Whether the candidate was included on chain, which
+// orders the block's disputes, is ChainView.IncludedAt: a dispute may be
+// local before the chain has a DisputeState for it.)
 type OnChainDispute struct {
 	ValidatorsFor     types.BitVec
 	ValidatorsAgainst types.BitVec

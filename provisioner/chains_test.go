@@ -153,9 +153,13 @@ func TestChainStartsAtRequiredParent(t *testing.T) {
 			want:  nil,
 		},
 		{
-			name:    "a para the chain view does not list gets nothing",
-			cores:   []types.CoreState{scheduled(7)},
-			state:   knownState(1),
+			// Para 7 holds the claim (so its UMP check passes) but has
+			// no backing constraints.
+			name:  "a para the chain view does not list gets nothing",
+			cores: []types.CoreState{scheduled(7)},
+			state: knownState(0, func(bs *BackingState, _ *ParaConstraints) {
+				bs.ClaimQueue[0] = []types.ParaID{7}
+			}),
 			cands:   []candSpec{v2(7, leafHash, 0).at(1).rpNum(leafNumber)},
 			refused: map[int]string{0: reasonNoCore},
 		},
@@ -170,9 +174,13 @@ func TestChainLengthBound(t *testing.T) {
 		{name: "three claims, three cores", cores: three, state: knownState(3),
 			cands: []candSpec{kc(0, 1), kc(1, 2), kc(2, 3)}, want: []int{0, 1, 2}},
 		// Two claims in the claim queue: the third candidate is deeper
-		// than any block soon can take and is not even kept.
+		// than any block soon can take and is not even kept. (It names
+		// core 0, one of the para's claimed cores: on core 2, which the
+		// claim queue does not give the para, the UMP check refuses it.)
 		{name: "two claims, three cores", cores: three, state: knownState(2),
-			cands: []candSpec{kc(0, 1), kc(1, 2), kc(2, 3)}, refused: map[int]string{2: reasonTooDeep}, want: []int{0, 1}},
+			cands: []candSpec{kc(0, 1), kc(1, 2), kc(0, 3)}, refused: map[int]string{2: reasonTooDeep}, want: []int{0, 1}},
+		{name: "two claims, three cores, a candidate on the unclaimed core", cores: three, state: knownState(2),
+			cands: []candSpec{kc(0, 1), kc(1, 2), kc(2, 3)}, refused: map[int]string{2: reasonUMPInvalidCore}, want: []int{0, 1}},
 		{name: "three claims, one free core", cores: []types.CoreState{scheduled(chainPara), freeCore(), freeCore()}, state: knownState(3),
 			cands: []candSpec{kc(0, 1), v1(chainPara, leafHash).at(2).rpNum(leafNumber)}, want: []int{0}},
 	} {
@@ -292,7 +300,9 @@ func TestChainArrivalConstraints(t *testing.T) {
 			b.ValidationData.RelayParentNumber = leafNumber - 5
 			b.Candidate.Candidate.Descriptor.PersistedValidationDataHash = b.ValidationData.Hash()
 		}, reasonValidationData},
-		{"a para outside the claim queue", knownState(0), nil, reasonNoCore},
+		// The runtime's parse_ump_signals refuses it first: the claim
+		// queue at its relay parent assigns the para no core.
+		{"a para outside the claim queue", knownState(0), nil, reasonUMPNoAssignment},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newHarness(t, Config{})

@@ -336,11 +336,8 @@ func bitGet(v types.BitVec, i int) bool {
 // order within a partition, until the next one would pass maxVotes; never a
 // dispute in part. A dispute left with no vote to add is skipped (Polkadot
 // sends it empty). The result is sorted by (session, candidate hash): the
-// runtime's dispute_ordering_compare for remote disputes. The runtime puts
-// local disputes (whose candidate is recorded as included on its chain)
-// first, by inclusion height then hash; ChainView does not report
-// inclusion, so this order is the runtime's only while no selected dispute
-// is local, and enter refuses a reordered inherent.
+// runtime's dispute_ordering_compare when every dispute is remote;
+// orderDisputes then moves the local ones first.
 func selectDisputes(records map[DisputeKey]*disputeRecord, onchain map[DisputeKey]OnChainDispute, rules disputeRules) disputeSelection {
 	sel := disputeSelection{waiting: make(map[string]int)}
 	maxVotes := rules.maxVotes
@@ -415,4 +412,74 @@ func filterKnown(stmts []types.DisputeStatementEntry, oc *OnChainDispute) []type
 		return out
 	}
 	return stmts
+}
+
+// orderDisputes sorts a block's dispute sets as the runtime's
+// dispute_ordering_compare does before it deduplicates and weighs them:
+// local disputes (the candidate was included on this chain; included
+// gives the height) first, the earlier inclusion first, then by candidate
+// hash; remote ones after, by session, then candidate hash. Since 2026 enter
+// refuses an inherent that create_inherent would have reordered
+// (InherentDataFilteredDuringExecution), so any other order loses the block.
+func orderDisputes(sets []types.DisputeStatementSet, included map[DisputeKey]types.BlockNumber) {
+	slices.SortFunc(sets, func(a, b types.DisputeStatementSet) int {
+		ha, la := included[DisputeKey{a.Session, a.CandidateHash}]
+		hb, lb := included[DisputeKey{b.Session, b.CandidateHash}]
+		switch {
+		case la && !lb:
+			return -1
+		case lb && !la:
+			return 1
+		case la:
+			if c := cmp.Compare(ha, hb); c != 0 {
+				return c
+			}
+			return cmp.Compare(string(a.CandidateHash[:]), string(b.CandidateHash[:]))
+		}
+		return compareKeys(DisputeKey{a.Session, a.CandidateHash}, DisputeKey{b.Session, b.CandidateHash})
+	})
+}
+
+// includedAt answers, from the job's cache and one bounded chain-view call
+// for the disputes not asked about yet, which of the sets are local and at
+// what height. A failed call leaves those disputes unknown (ordered as
+// remote, asked again by the next assembly): as with the on-chain
+// disputes, Polkadot goes on rather than failing the block, and the order
+// is then wrong only if one of them is local.
+func (p *Provisioner) includedAt(ctx context.Context, j *job, sets []types.DisputeStatementSet) map[DisputeKey]types.BlockNumber {
+	if j.included == nil {
+		j.included = make(map[DisputeKey]*types.BlockNumber)
+	}
+	var ask []DisputeKey
+	for i := range sets {
+		k := DisputeKey{Session: sets[i].Session, CandidateHash: sets[i].CandidateHash}
+		if _, known := j.included[k]; !known {
+			ask = append(ask, k)
+		}
+	}
+	if len(ask) > 0 {
+		leaf := j.leaf.Hash
+		got, err := callChain(ctx, &p.calls, "included candidates", func(c context.Context) (map[DisputeKey]types.BlockNumber, error) {
+			return p.cfg.Chain.IncludedAt(c, leaf, ask)
+		})
+		if err != nil {
+			log.Warnw("fetching dispute inclusions failed; ordering them as remote", "leaf", leaf, "err", err)
+		} else {
+			for _, k := range ask {
+				var at *types.BlockNumber
+				if h, ok := got[k]; ok {
+					at = &h
+				}
+				j.included[k] = at
+			}
+		}
+	}
+	out := make(map[DisputeKey]types.BlockNumber)
+	for i := range sets {
+		k := DisputeKey{Session: sets[i].Session, CandidateHash: sets[i].CandidateHash}
+		if at := j.included[k]; at != nil {
+			out[k] = *at
+		}
+	}
+	return out
 }

@@ -68,8 +68,8 @@
 // (else its head on chain) and is void when a pending candidate times out
 // in this block; each next candidate builds on the previous one; relay
 // parents are allowed ones (the leaf or an allowed ancestor) and never move
-// backwards; each candidate takes its own core (its v2 descriptor's or its
-// injected core index, or any core of its para for a v1 candidate); at a
+// backwards; each candidate takes its own core (its v2 or v3 descriptor's
+// or its injected core index, or any core of its para for a v1 candidate); at a
 // fork the lower candidate hash wins (greedily, as fork_selection_rule);
 // the chain is no longer than the para's free cores nor its claim-queue
 // depth. Chaining needs the parent head, which a BackedCandidate carries in
@@ -83,6 +83,20 @@
 // runtime's: ascending para id, a para's chain in chain order (the runtime
 // rebuilds the list from a map keyed by para id and, since 2026, refuses an
 // inherent it would have changed).
+//
+// Before any of that, a candidate passes the runtime's
+// sanitize_backed_candidate_v2_v3 on arrival, or is never kept (counted in
+// polkadot_parachain_provisioner_discarded_data_total by reason): the
+// descriptor is read with the session's node features
+// (ChainView.NodeFeatures; CandidateReceiptV3, bit 4, gives V3 its layout),
+// an unknown version is refused, a V3 scheduling parent must be an allowed
+// relay parent as well, a V2 or V3 descriptor's session and scheduling
+// session must be the session of the block under construction, and the
+// UMP signals must pass parse_ump_signals against the claim queue at the
+// scheduling parent (the relay parent but for V3): BackingState.ClaimQueue
+// for the leaf, RelayParent.ClaimQueue for an allowed ancestor. Where the
+// view cannot tell that claim queue, the checks that need none (the
+// signals' form and count, none with V1, some with V3) still apply.
 //
 // A job keeps per para only candidates that may join such a chain: at most
 // MaxCandidatesPerDepth forks at each depth of the tree rooted at the
@@ -113,8 +127,11 @@
 // comes before all others. Until then it waits, counted by reason in
 // polkadot_parachain_provisioner_misbehavior_waiting, and is forgotten
 // (polkadot_parachain_provisioner_misbehavior_expired_total) when its
-// session leaves the dispute window. The result is sorted by (session,
-// candidate hash).
+// session leaves the dispute window. The result is in the runtime's
+// dispute_ordering_compare order: local disputes (the candidate was
+// included on the leaf's chain, ChainView.IncludedAt) first by inclusion
+// height then candidate hash, then remote ones by (session, candidate
+// hash).
 //
 // # For the network layer
 //

@@ -26,6 +26,8 @@ type leafState struct {
 	// backing is the leaf's backing state; nil answers ParasUnknown, the
 	// legacy behaviour most tests exercise.
 	backing *BackingState
+	// included are the inclusion heights of the local disputes' candidates.
+	included map[DisputeKey]types.BlockNumber
 }
 
 // fakeChain is an in-memory ChainView. Hooks let a test make a call fail or
@@ -43,6 +45,10 @@ type fakeChain struct {
 	entered    chan string
 	release    chan struct{}
 	calls      map[string]int
+	// features are the node features per session; none set when absent.
+	features map[types.SessionIndex]types.BitVec
+	// includedAsked records every dispute IncludedAt was asked about.
+	includedAsked []DisputeKey
 }
 
 func newFakeChain() *fakeChain {
@@ -193,6 +199,35 @@ func (f *fakeChain) BackingState(ctx context.Context, leaf types.Hash) (BackingS
 		return BackingState{ParasUnknown: true}, nil
 	}
 	return *l.backing, nil
+}
+
+func (f *fakeChain) NodeFeatures(ctx context.Context, s types.SessionIndex) (types.BitVec, error) {
+	if err := f.enter(ctx, "NodeFeatures"); err != nil {
+		return types.BitVec{}, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.features[s], nil
+}
+
+func (f *fakeChain) IncludedAt(ctx context.Context, leaf types.Hash, keys []DisputeKey) (map[DisputeKey]types.BlockNumber, error) {
+	if err := f.enter(ctx, "IncludedAt"); err != nil {
+		return nil, err
+	}
+	l, err := f.leaf(leaf)
+	if err != nil {
+		return nil, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.includedAsked = append(f.includedAsked, keys...)
+	out := make(map[DisputeKey]types.BlockNumber)
+	for _, k := range keys {
+		if h, ok := l.included[k]; ok {
+			out[k] = h
+		}
+	}
+	return out, nil
 }
 
 // ---- keys and hashes -------------------------------------------------------

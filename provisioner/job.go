@@ -30,12 +30,20 @@ type job struct {
 	paraCoreList map[types.ParaID][]int
 	sess         *session
 	allowed      map[types.Hash]types.BlockNumber
-	backing      BackingState
-	paras        map[types.ParaID]*paraState
-	votes        *voteFilter
+	// claimQueues are the claim-queue snapshots of the allowed relay
+	// parents other than the leaf (whose snapshot is backing.ClaimQueue);
+	// a nil entry is one the chain view cannot tell.
+	claimQueues map[types.Hash]map[types.CoreIndex][]types.ParaID
+	backing     BackingState
+	paras       map[types.ParaID]*paraState
+	votes       *voteFilter
 
 	onchainLoaded bool
 	onchain       map[DisputeKey]OnChainDispute
+	// included caches ChainView.IncludedAt: for every dispute asked about,
+	// its inclusion height, or nil for a remote one. The leaf's chain never
+	// changes, so each dispute is asked about once per leaf.
+	included map[DisputeKey]*types.BlockNumber
 
 	// At most one bitfield per validator: the first with the most set bits.
 	bitfields []heldBitfield
@@ -57,6 +65,11 @@ type session struct {
 	info       SessionInfo
 	groupSizes map[int]bool
 	verifiers  []types.Verifier // parsed lazily
+	// v3 is the session's CandidateReceiptV3 node feature: it decides how
+	// every descriptor read in the session is versioned. featuresLoaded
+	// says it was fetched (only jobs need it, not dispute statements).
+	v3             bool
+	featuresLoaded bool
 }
 
 func newSession(idx types.SessionIndex, info SessionInfo) *session {
@@ -126,8 +139,10 @@ func (j *job) init(header types.Header, cores []types.CoreState, sess *session, 
 		}
 	}
 	j.allowed = make(map[types.Hash]types.BlockNumber, len(allowed)+1)
+	j.claimQueues = make(map[types.Hash]map[types.CoreIndex][]types.ParaID, len(allowed))
 	for _, rp := range allowed {
 		j.allowed[rp.Hash] = rp.Number
+		j.claimQueues[rp.Hash] = rp.ClaimQueue
 	}
 	j.allowed[j.leaf.Hash] = j.leaf.Number
 	j.paras = make(map[types.ParaID]*paraState, len(j.paraCoreList))
@@ -172,6 +187,17 @@ func (j *job) init(header types.Header, cores []types.CoreState, sess *session, 
 	j.byHash = make(map[types.Hash]*heldCandidate)
 }
 
+// claimQueueAt is the claim-queue snapshot of an allowed relay parent;
+// false when the chain view cannot tell it (a replay, or a view without
+// snapshots of the leaf's ancestors).
+func (j *job) claimQueueAt(rp types.Hash) (map[types.CoreIndex][]types.ParaID, bool) {
+	if rp == j.leaf.Hash {
+		return j.backing.ClaimQueue, !j.backing.ParasUnknown
+	}
+	cq, ok := j.claimQueues[rp]
+	return cq, ok && cq != nil
+}
+
 // Discard reasons (the "reason" label of the discarded-data metric).
 const (
 	reasonValidatorIndex   = "validator_index"
@@ -198,6 +224,21 @@ const (
 	reasonDisputeLimit     = "dispute_limit"
 	reasonBadSignature     = "bad_signature"
 	reasonInvalidProof     = "invalid_proof"
+	// The runtime's sanitize_backed_candidate_v2_v3.
+	reasonDescriptorVersion = "descriptor_version"
+	reasonSchedulingParent  = "scheduling_parent"
+	reasonSession           = "session"
+	// The runtime's parse_ump_signals, one reason per
+	// CommittedCandidateReceiptError.
+	reasonUMPWithV1       = "ump_signal_with_v1"
+	reasonNoUMPWithV3     = "no_ump_signal_with_v3"
+	reasonUMPTooMany      = "ump_too_many_signals"
+	reasonUMPDuplicate    = "ump_duplicate_signal"
+	reasonUMPDecode       = "ump_signal_decode"
+	reasonUMPNoAssignment = "ump_no_assignment"
+	reasonUMPInvalidCore  = "ump_invalid_core_index"
+	reasonUMPCoreMismatch = "ump_core_index_mismatch"
+	reasonUMPOther        = "ump_signals"
 )
 
 // addBitfield keeps bf if it is the validator's best so far. It applies

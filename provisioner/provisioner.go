@@ -478,6 +478,15 @@ func (p *Provisioner) load(ctx context.Context, j *job) error {
 	if err != nil {
 		return err
 	}
+	if !sess.featuresLoaded {
+		features, err := callChain(ctx, &p.calls, "node features", func(c context.Context) (types.BitVec, error) {
+			return p.cfg.Chain.NodeFeatures(c, idx)
+		})
+		if err != nil {
+			return err
+		}
+		sess.v3, sess.featuresLoaded = types.CandidateReceiptV3Enabled(features), true
+	}
 	allowed, err := callChain(ctx, &p.calls, "allowed relay parents", func(c context.Context) ([]RelayParent, error) {
 		return p.cfg.Chain.AllowedRelayParents(c, leaf)
 	})
@@ -581,6 +590,9 @@ func (p *Provisioner) assemble(ctx context.Context, j *job) InherentResponse {
 		now: p.cfg.Clock.Now(), activeFor: p.cfg.ActiveDisputeDuration, maxVotes: p.cfg.MaxDisputeVotes,
 		blockNumber: j.leaf.Number + 1, postConclusion: p.cfg.DisputePostConclusionPeriod,
 	})
+	if len(ds.sets) > 0 {
+		orderDisputes(ds.sets, p.includedAt(ctx, j, ds.sets))
+	}
 	data.Disputes = ds.sets
 
 	w := codec.NewWriter(data.EncodedSize())

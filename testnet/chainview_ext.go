@@ -2,6 +2,7 @@ package testnet
 
 import (
 	"context"
+	"fmt"
 	"slices"
 
 	"github.com/polkadot-provisioner/provisioner/p2p"
@@ -32,12 +33,9 @@ func (c *Chain) BackingState(_ context.Context, leaf types.Hash) (provisioner.Ba
 	st := e.state
 	bs := provisioner.BackingState{
 		Paras:               make(map[types.ParaID]provisioner.ParaConstraints, len(c.g.Paras)),
-		ClaimQueue:          make(map[types.CoreIndex][]types.ParaID, c.g.Cores),
 		MinimumBackingVotes: c.g.MinBackingVotes,
 	}
-	for core := range c.g.Cores {
-		bs.ClaimQueue[types.CoreIndex(core)] = []types.ParaID{c.g.ParaForCore(types.CoreIndex(core))}
-	}
+	bs.ClaimQueue = claimQueue(c.g)
 	// The testnet's runtime accepts only the leaf as a relay parent, so
 	// the leaf is also the lowest relay-parent number.
 	for i, para := range c.g.Paras {
@@ -57,6 +55,39 @@ func (c *Chain) BackingState(_ context.Context, leaf types.Hash) (provisioner.Ba
 		}
 	}
 	return bs, nil
+}
+
+// claimQueue is the testnet's claim_queue() at every block: one claim per
+// core, core i for Genesis.ParaForCore(i) (no lookahead, no on-demand), so
+// the snapshot at any relay parent is this one. Collators select their
+// core with a SelectCore signal against it (BuildCandidate).
+func claimQueue(g *Genesis) map[types.CoreIndex][]types.ParaID {
+	cq := make(map[types.CoreIndex][]types.ParaID, g.Cores)
+	for core := range g.Cores {
+		cq[types.CoreIndex(core)] = []types.ParaID{g.ParaForCore(types.CoreIndex(core))}
+	}
+	return cq
+}
+
+// NodeFeatures: the testnet's sessions set no node feature, so every node
+// reads descriptors with the rule from before V3 and collators build V2
+// (or, with Genesis.V1Descriptors, V1) descriptors.
+func (c *Chain) NodeFeatures(_ context.Context, session types.SessionIndex) (types.BitVec, error) {
+	if session != c.g.Session {
+		return types.BitVec{}, fmt.Errorf("%w: session %d", ErrUnknownBlock, session)
+	}
+	return types.BitVec{}, nil
+}
+
+// IncludedAt: the simulated runtime records no inclusion per candidate
+// (State.Included counts per para) and checks the dispute order as
+// (session, candidate) only, so every dispute is remote here, which is
+// the order it accepts.
+func (c *Chain) IncludedAt(_ context.Context, leaf types.Hash, _ []provisioner.DisputeKey) (map[provisioner.DisputeKey]types.BlockNumber, error) {
+	if _, err := c.get(leaf); err != nil {
+		return nil, err
+	}
+	return nil, nil
 }
 
 // pendingChain orders a para's candidates pending availability from its
@@ -116,7 +147,9 @@ func (v *netView) AllowedRelayParent(rp types.Hash) (p2p.RelayParentInfo, bool) 
 	}
 	v.mu.Unlock()
 	slices.SortFunc(leaves, func(a, b types.Hash) int { return slices.Compare(a[:], b[:]) })
-	info := p2p.RelayParentInfo{Session: v.g.Session, Validators: v.g.Validators, NumCores: v.g.Cores}
+	// No node feature is set (Chain.NodeFeatures), and every block's claim
+	// queue is the same (claimQueue).
+	info := p2p.RelayParentInfo{Session: v.g.Session, Validators: v.g.Validators, NumCores: v.g.Cores, ClaimQueue: claimQueue(v.g)}
 	for _, l := range leaves {
 		allowed, err := v.chain.AllowedRelayParents(context.Background(), l)
 		if err != nil {

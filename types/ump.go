@@ -114,6 +114,53 @@ func (s *CandidateUMPSignals) add(m []byte) error {
 	return nil
 }
 
+// ParseUMPSignalsFor is the part of the runtime's parse_ump_signals that
+// needs no claim queue: the signals must parse (ParseUMPSignals), a V1
+// descriptor must carry none, a V3 one at least one, and an unknown
+// version is refused. A checker that cannot tell the claim queue (a
+// replayed block, a gossip view without it) still applies these, since they
+// hold whatever the queue says; CheckUMPSignals adds the core check.
+func (c *CandidateCommitments) ParseUMPSignalsFor(version DescriptorVersion) (CandidateUMPSignals, error) {
+	signals, err := c.ParseUMPSignals()
+	if err != nil {
+		return CandidateUMPSignals{}, err
+	}
+	switch version {
+	case DescriptorV1:
+		if !signals.Empty() {
+			return CandidateUMPSignals{}, ErrUMPSignalWithV1Descriptor
+		}
+	case DescriptorV2:
+	case DescriptorV3:
+		if signals.Empty() {
+			return CandidateUMPSignals{}, ErrNoUMPSignalWithV3Descriptor
+		}
+	default:
+		return CandidateUMPSignals{}, ErrUnknownDescriptorVersion
+	}
+	return signals, nil
+}
+
+// ClaimQueueCores is the lookup of a claim_queue() answer (per core the
+// paras that will occupy it, the front first) as the runtime transposes it
+// (transpose_claim_queue: para -> depth -> cores). A nil queue gives a nil
+// lookup, which CheckUMPSignals reads as no assignment: callers that cannot
+// tell the queue use ParseUMPSignalsFor instead.
+func ClaimQueueCores(cq map[CoreIndex][]ParaID) ClaimQueueLookup {
+	if cq == nil {
+		return nil
+	}
+	return func(para ParaID, depth uint8) []CoreIndex {
+		var out []CoreIndex
+		for core, q := range cq {
+			if int(depth) < len(q) && q[depth] == para {
+				out = append(out, core)
+			}
+		}
+		return out
+	}
+}
+
 // ClaimQueueLookup returns the cores the claim queue (the transposed
 // queue, para -> depth -> cores) assigns to para at depth, in any order;
 // nil or empty when none.
@@ -131,23 +178,9 @@ type ClaimQueueLookup func(para ParaID, depth uint8) []CoreIndex
 // among them.
 func CheckUMPSignals(c *CandidateCommitments, version DescriptorVersion, para ParaID, core CoreIndex,
 	lookup ClaimQueueLookup) (CandidateUMPSignals, error) {
-	signals, err := c.ParseUMPSignals()
-	if err != nil {
-		return CandidateUMPSignals{}, err
-	}
-	switch version {
-	case DescriptorV1:
-		if !signals.Empty() {
-			return CandidateUMPSignals{}, ErrUMPSignalWithV1Descriptor
-		}
-		return signals, nil
-	case DescriptorV2:
-	case DescriptorV3:
-		if signals.Empty() {
-			return CandidateUMPSignals{}, ErrNoUMPSignalWithV3Descriptor
-		}
-	default:
-		return CandidateUMPSignals{}, ErrUnknownDescriptorVersion
+	signals, err := c.ParseUMPSignalsFor(version)
+	if err != nil || version == DescriptorV1 {
+		return signals, err
 	}
 	var offset uint8
 	if signals.SelectCore != nil {
