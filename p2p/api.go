@@ -73,7 +73,9 @@ type ChainView interface {
 type AncestryView interface {
 	// AllowedRelayParent reports whether rp is an allowed relay parent of
 	// at least one active leaf (a leaf counts as its own) and, if so, what
-	// checking a candidate anchored to it needs.
+	// checking a candidate anchored to it needs. Validation also asks it
+	// about a V3 candidate's scheduling parent, which the runtime requires
+	// to be an allowed relay parent too.
 	AllowedRelayParent(rp types.Hash) (RelayParentInfo, bool)
 	// BackingGroupAt returns the validator indices (in group order) of the
 	// group assigned to core at block number at in session (the runtime's
@@ -100,6 +102,20 @@ type RelayParentInfo struct {
 	NumCores int
 	// Leaves are the active leaves whose allowed relay parents hold it.
 	Leaves []types.Hash
+	// NodeFeatures are the session's node features (node_features(), a
+	// BitVec<u8, Lsb0>; empty: none set). Bit
+	// types.NodeFeatureCandidateReceiptV3 changes which descriptor bytes
+	// say V1 and gives V3 its layout (types.CandidateDescriptor.VersionWith),
+	// so validation reads a descriptor with the features of its relay
+	// parent's session.
+	NodeFeatures types.BitVec
+	// ClaimQueue is claim_queue() at this relay parent: the snapshot
+	// against which the runtime checks the UMP signals (core selector and
+	// claim-queue offset) of a candidate whose relay parent (V2) or
+	// scheduling parent (V3) this block is. Nil means the view cannot
+	// tell: the signals' core is then not judged (their form, count and
+	// version rules still are); a known empty queue is an empty map.
+	ClaimQueue map[types.CoreIndex][]types.ParaID
 }
 
 // ErrUnknownBackingGroup is what an AncestryView answers when it cannot name

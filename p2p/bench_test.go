@@ -162,36 +162,3 @@ func BenchmarkBitfieldValidationVsRaw(b *testing.B) {
 	b.ReportMetric(float64(tr)/float64(tv), "ratio")
 }
 
-// TestValidationThroughputRatio checks the budget in the normal test run
-// (not with -short or -race): validation keeps at least 0.9 of raw verify
-// throughput. It compares the best of 10 alternating blocks of 200 of
-// each, which shrugs off a noisy neighbour.
-func TestValidationThroughputRatio(t *testing.T) {
-	if testing.Short() || raceEnabled {
-		t.Skip("timing test")
-	}
-	s := benchMessages(nil)
-	v, val := benchValidator(s)
-	const block, rounds = 200, 10
-	bestV, bestR := time.Duration(1<<62), time.Duration(1<<62)
-	i := 0
-	for r := 0; r < rounds; r++ {
-		t0 := time.Now()
-		for k := 0; k < block; k++ {
-			validateOne(nil, v, val, s, i+k)
-		}
-		t1 := time.Now()
-		for k := 0; k < block; k++ {
-			rawOne(nil, s, i+k)
-		}
-		t2 := time.Now()
-		i += block
-		bestV, bestR = min(bestV, t1.Sub(t0)), min(bestR, t2.Sub(t1))
-	}
-	ratio := float64(bestR) / float64(bestV)
-	t.Logf("best block of %d: validate %v/op, raw verify %v/op, ratio %.3f",
-		block, bestV/block, bestR/block, ratio)
-	if ratio < 0.9 {
-		t.Fatalf("validation throughput is %.3f of raw verify, want >= 0.9", ratio)
-	}
-}

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/polkadot-provisioner/provisioner/codec"
@@ -24,12 +25,14 @@ type Limits struct {
 	AnnouncementBody int
 }
 
-// DefaultLimits: bitfields near Polkadot's 100 KiB notification cap, backed
-// candidates large enough for head data and a code upgrade (a few MiB),
-// dispute sets large enough for every validator of a big session.
+// DefaultLimits: bitfields of a few KiB (a relay parent, one bit per core
+// for up to 16,384 cores, an index and a signature: 2,150 bytes at most, so
+// 4 KiB leaves room), backed candidates large enough for head data and a
+// code upgrade (a few MiB), dispute sets large enough for every validator
+// of a big session.
 func DefaultLimits() Limits {
 	return Limits{
-		Bitfield: codec.Limits{MaxMessageSize: 100 << 10, MaxBitfieldBits: 1 << 16, MaxItems: 1},
+		Bitfield: codec.Limits{MaxMessageSize: 4 << 10, MaxBitfieldBits: 1 << 14, MaxItems: 1},
 		Backed: codec.Limits{MaxMessageSize: 4 << 20, MaxBitfieldBits: 1024, MaxVotes: 1024,
 			MaxItems: 1 << 14},
 		Dispute:      codec.Limits{MaxMessageSize: 2 << 20, MaxStatements: 20_000, MaxItems: 1024},
@@ -61,6 +64,16 @@ func (l *Limits) maxMessage() int {
 	}
 	return m
 }
+
+// frameSlack is the room a gossip RPC frame needs around its largest
+// message: the protobuf envelope (topic name, message id fields, control
+// entries that gossipsub piggybacks). A max-size message is sent alone.
+const frameSlack = 4 << 10
+
+// maxFrame is the largest gossip frame the node reads: the largest
+// topic's need, not more (every byte of it can be claimed by a frame
+// header before the body arrives).
+func (l *Limits) maxFrame() int { return l.maxMessage() + frameSlack }
 
 // GossipConfig tunes gossipsub. Zero fields take the defaults.
 type GossipConfig struct {
@@ -113,6 +126,81 @@ type InherentServerConfig struct {
 	// MaxAuthorHistory caps the items the built-in author feed keeps per
 	// relay parent (default 65,536); later ones are dropped and counted.
 	MaxAuthorHistory int
+	// MaxConcurrent caps inherent requests (and, separately, author
+	// streams) in flight over all peers (default 64): the provisioner
+	// holds each request until PRE_PROPOSE, so without a global cap a few
+	// allowed peers could still pile up held requests.
+	MaxConcurrent int
+	// RatePerSecond and RateBurst bound how often one peer may start a
+	// request or stream (defaults 10/s and 20): a block builder asks once
+	// or twice a slot, so more is a bug or an attack; the excess is
+	// answered busy.
+	RatePerSecond float64
+	RateBurst     int
+}
+
+// AdmissionConfig tunes who may use the node (admission.go).
+type AdmissionConfig struct {
+	// RequireRecords closes gossip to everyone but session validators
+	// with a verified record and TrustedPeers/DirectPeers, and puts every
+	// other inbound peer under the stranger quotas. Off, the network is
+	// open (tests, development networks); bans and junk costs apply either
+	// way. The node command and the testnet turn it on.
+	RequireRecords bool
+	// MaxStrangers caps connected peers that are neither session
+	// validators (by a verified record), trusted, builders, bootnodes nor
+	// direct peers (default 8). A stranger gets no gossip and no inherent.
+	MaxStrangers int
+	// MaxPending caps inbound peers whose record exchange is still running
+	// (default 64, more than a burst of validators connecting at once).
+	MaxPending int
+	// BanDuration is how long a peer graylisted for its behaviour stays
+	// disconnected and refused (default 10 min).
+	BanDuration time.Duration
+	// JunkGrace is how many junk messages (see junk.go) a peer may send
+	// within a half-life before they cost score (default 16): honest
+	// peers produce a few at leaf changes.
+	JunkGrace float64
+	// JunkWeight is the score cost of each junk message past the grace
+	// (default -2, so 40 junk messages past the grace reach the default
+	// graylist threshold of -80).
+	JunkWeight float64
+	// JunkHalfLife is the half-life of a peer's junk count (default 1 min).
+	JunkHalfLife time.Duration
+	// MaxPeersPerValidator caps the connected peer ids one validator
+	// record may admit (default 4): a validator key is not a sybil factory.
+	MaxPeersPerValidator int
+}
+
+// ParkConfig tunes the buffer of messages whose leaf is not known yet
+// (parking.go).
+type ParkConfig struct {
+	// Window is how long a message waits for its leaf before it is
+	// dropped (and counted as junk against its sender); default 2 s.
+	Window time.Duration
+	// PerPeer and PerPeerBytes bound one peer's parked messages (defaults
+	// 32 and 256 KiB); Total bounds everyone's bytes (default 16 MiB).
+	PerPeer      int
+	PerPeerBytes int
+	TotalBytes   int
+}
+
+// FrameConfig bounds inbound gossip frames (framestream.go).
+type FrameConfig struct {
+	// Timeout is how long one frame may take to arrive once its first
+	// byte is in, plus one second per MinRate bytes (defaults 2 s and
+	// 1 MiB/s): a peer that starts a frame and stalls holds its buffer
+	// no longer than that.
+	Timeout time.Duration
+	MinRate int
+	// StrangerMax caps a frame from a peer that is not admitted (default
+	// 64 KiB: enough for subscriptions, which is all a stranger may send).
+	StrangerMax int
+	// PerPeerBytes and TotalBytes bound frame bytes in flight per peer
+	// and over all peers (defaults: the largest frame plus 1 MiB, and
+	// 64 MiB).
+	PerPeerBytes int
+	TotalBytes   int
 }
 
 // Config configures a Node. Genesis and Chain are required.
@@ -188,9 +276,26 @@ type Config struct {
 	// a warning is logged (default 30 s).
 	BootnodeWarnAfter time.Duration
 
-	Limits   Limits // zero value: DefaultLimits
-	Gossip   GossipConfig
-	Inherent InherentServerConfig
+	// TrustedPeers are admitted to gossip as validators are, without a
+	// record (an observer that follows the chain, a sentry).
+	TrustedPeers []peer.ID
+	// BuilderPeers alone may use the inherent and author protocols (the
+	// node's own block builders). nil serves any peer, for tests and
+	// closed networks; the node command always sets it.
+	BuilderPeers []peer.ID
+	// ValidatorSetSize sizes the resource manager's limits (default 1000,
+	// Polkadot's order of magnitude).
+	ValidatorSetSize int
+	// ValidateTimeout is the backstop of every topic validator (default
+	// 2 s); validation answers from memory, so hitting it is a bug.
+	ValidateTimeout time.Duration
+
+	Limits    Limits // zero value: DefaultLimits
+	Gossip    GossipConfig
+	Inherent  InherentServerConfig
+	Admission AdmissionConfig
+	Park      ParkConfig
+	Frames    FrameConfig
 }
 
 func (c *Config) setDefaults() error {
@@ -235,8 +340,37 @@ func (c *Config) setDefaults() error {
 	def(&c.Inherent.MaxPerPeer, 4)
 	defD(&c.Inherent.DefaultHold, 2*time.Second)
 	defD(&c.Inherent.MaxHold, 10*time.Second)
-	defD(&c.Inherent.ReadTimeout, 5*time.Second)
+	// A request is at most 64 bytes: a peer that takes longer than this
+	// to send it is stalling, not slow.
+	defD(&c.Inherent.ReadTimeout, 1500*time.Millisecond)
 	defD(&c.Inherent.WriteTimeout, 10*time.Second)
 	def(&c.Inherent.MaxAuthorHistory, 1<<16)
+	def(&c.Inherent.MaxConcurrent, 64)
+	if c.Inherent.RatePerSecond <= 0 {
+		c.Inherent.RatePerSecond = 10
+	}
+	def(&c.Inherent.RateBurst, 20)
+	def(&c.ValidatorSetSize, 1000)
+	defD(&c.ValidateTimeout, 2*time.Second)
+	def(&c.Admission.MaxStrangers, 8)
+	def(&c.Admission.MaxPending, 64)
+	defD(&c.Admission.BanDuration, 10*time.Minute)
+	if c.Admission.JunkGrace <= 0 {
+		c.Admission.JunkGrace = 16
+	}
+	if c.Admission.JunkWeight >= 0 {
+		c.Admission.JunkWeight = -2
+	}
+	defD(&c.Admission.JunkHalfLife, time.Minute)
+	def(&c.Admission.MaxPeersPerValidator, 4)
+	defD(&c.Park.Window, 2*time.Second)
+	def(&c.Park.PerPeer, 32)
+	def(&c.Park.PerPeerBytes, 256<<10)
+	def(&c.Park.TotalBytes, 16<<20)
+	defD(&c.Frames.Timeout, 2*time.Second)
+	def(&c.Frames.MinRate, 1<<20)
+	def(&c.Frames.StrangerMax, 64<<10)
+	def(&c.Frames.PerPeerBytes, c.Limits.maxFrame()+1<<20)
+	def(&c.Frames.TotalBytes, 64<<20)
 	return nil
 }

@@ -14,9 +14,12 @@ import (
 	"syscall"
 
 	"github.com/libp2p/go-libp2p"
+	coreconnmgr "github.com/libp2p/go-libp2p/core/connmgr"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
 	"github.com/libp2p/go-libp2p/p2p/muxer/yamux"
 	"github.com/libp2p/go-libp2p/p2p/net/connmgr"
 	"github.com/libp2p/go-libp2p/p2p/security/noise"
@@ -24,6 +27,55 @@ import (
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 	ma "github.com/multiformats/go-multiaddr"
 )
+
+// newResourceManager sizes libp2p's resource manager for the validator
+// set rather than the machine: every validator may hold a couple of
+// connections (a restart overlaps the old one), strangers their quota,
+// builders and trusted peers one each. A peer gets a few connections, a
+// bounded number of streams and 32 MiB (yamux windows and buffers are
+// reserved from it), so no peer can take the memory of the others.
+func newResourceManager(c *Config) (network.ResourceManager, error) {
+	base := rcmgr.DefaultLimits
+	libp2p.SetDefaultServiceLimits(&base)
+	scaled := base.AutoScale()
+	conns := 2*c.ValidatorSetSize + c.Admission.MaxStrangers + len(c.BuilderPeers) + len(c.TrustedPeers) + 32
+	peerMem := int64(32 << 20)
+	sysMem := min(int64(conns)*8<<20, 4<<30)
+	limits := rcmgr.PartialLimitConfig{
+		System: rcmgr.ResourceLimits{
+			Conns: rcmgr.LimitVal(conns), ConnsInbound: rcmgr.LimitVal(conns), ConnsOutbound: rcmgr.LimitVal(conns),
+			Streams: rcmgr.LimitVal(conns * 16), StreamsInbound: rcmgr.LimitVal(conns * 8),
+			StreamsOutbound: rcmgr.LimitVal(conns * 8), FD: rcmgr.LimitVal(conns + 64),
+			Memory: rcmgr.LimitVal64(sysMem),
+		},
+		Transient: rcmgr.ResourceLimits{
+			Conns: rcmgr.LimitVal(conns / 4), ConnsInbound: rcmgr.LimitVal(conns / 8), ConnsOutbound: rcmgr.LimitVal(conns / 4),
+			Streams: rcmgr.LimitVal(conns), StreamsInbound: rcmgr.LimitVal(conns / 2), StreamsOutbound: rcmgr.LimitVal(conns / 2),
+			FD: rcmgr.LimitVal(conns / 4), Memory: rcmgr.LimitVal64(sysMem / 8),
+		},
+		PeerDefault: rcmgr.ResourceLimits{
+			Conns: 8, ConnsInbound: 4, ConnsOutbound: 4,
+			Streams: 256, StreamsInbound: 128, StreamsOutbound: 128,
+			FD: 8, Memory: rcmgr.LimitVal64(peerMem),
+		},
+	}.Build(scaled)
+	var opts []rcmgr.Option
+	if c.LibP2PMetrics != nil {
+		rcmgr.MustRegisterWith(c.LibP2PMetrics)
+		str, err := rcmgr.NewStatsTraceReporter()
+		if err != nil {
+			return nil, fmt.Errorf("p2p: resource manager metrics: %w", err)
+		}
+		opts = append(opts, rcmgr.WithTraceReporter(str))
+	} else {
+		opts = append(opts, rcmgr.WithMetricsDisabled())
+	}
+	rm, err := rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(limits), opts...)
+	if err != nil {
+		return nil, fmt.Errorf("p2p: resource manager: %w", err)
+	}
+	return rm, nil
+}
 
 // IdentityFile is where the network key lives below the base path, as in
 // Substrate: <base-path>/network/secret_ed25519.
@@ -113,11 +165,29 @@ func NodeKeyPeerID(k crypto.PrivKey) (peer.ID, error) {
 	return id, nil
 }
 
+// BuilderIdentityFile is where the identity of the node's own block
+// builder lives below the base path. The node creates it at start and
+// allows its peer id on the builder protocols; `blockbuilder --base-path`
+// takes it as its identity.
+const BuilderIdentityFile = "builder/secret_ed25519"
+
 // LoadOrCreateIdentity returns the node's network key from
 // <basePath>/network/secret_ed25519 (32 raw bytes or 64 hex characters),
 // creating it (32 raw bytes, mode 0600, as Substrate does) the first time.
 func LoadOrCreateIdentity(basePath string) (crypto.PrivKey, error) {
-	path := filepath.Join(basePath, filepath.FromSlash(IdentityFile))
+	return LoadOrCreateKeyFile(filepath.Join(basePath, filepath.FromSlash(IdentityFile)))
+}
+
+// LoadOrCreateBuilderIdentity returns the builder key of a base path
+// (<basePath>/builder/secret_ed25519), creating it the first time.
+func LoadOrCreateBuilderIdentity(basePath string) (crypto.PrivKey, error) {
+	return LoadOrCreateKeyFile(filepath.Join(basePath, filepath.FromSlash(BuilderIdentityFile)))
+}
+
+// LoadOrCreateKeyFile returns the ed25519 key of a key file (32 raw bytes
+// or 64 hex characters), creating it (32 raw bytes, mode 0600) the first
+// time.
+func LoadOrCreateKeyFile(path string) (crypto.PrivKey, error) {
 	b, err := os.ReadFile(path)
 	switch {
 	case err == nil:
@@ -156,7 +226,7 @@ func LoadOrCreateIdentity(basePath string) (crypto.PrivKey, error) {
 	}
 	if err := os.Link(tmp.Name(), path); err != nil {
 		if errors.Is(err, fs.ErrExist) {
-			return LoadOrCreateIdentity(basePath)
+			return LoadOrCreateKeyFile(path)
 		}
 		return nil, fmt.Errorf("p2p: identity key: %w", err)
 	}
@@ -190,7 +260,7 @@ func (c *Config) identity() (crypto.PrivKey, error) {
 // SO_REUSEPORT is off, every address is probed before the host starts (for
 // a clean error naming the address), and after the start every address
 // must have its listener (for the race between the probe and the bind).
-func newHost(c *Config, key crypto.PrivKey) (host.Host, *connmgr.BasicConnMgr, error) {
+func newHost(c *Config, key crypto.PrivKey, gater coreconnmgr.ConnectionGater) (host.Host, *connmgr.BasicConnMgr, error) {
 	if err := probeListenAddrs(c.ListenAddrs); err != nil {
 		return nil, nil, err
 	}
@@ -198,7 +268,14 @@ func newHost(c *Config, key crypto.PrivKey) (host.Host, *connmgr.BasicConnMgr, e
 	if err != nil {
 		return nil, nil, fmt.Errorf("p2p: connection manager: %w", err)
 	}
+	rm, err := newResourceManager(c)
+	if err != nil {
+		cm.Close()
+		return nil, nil, err
+	}
 	opts := []libp2p.Option{
+		libp2p.ConnectionGater(gater),
+		libp2p.ResourceManager(rm),
 		libp2p.Identity(key),
 		libp2p.ListenAddrStrings(c.ListenAddrs...),
 		libp2p.Transport(tcp.NewTCPTransport, tcp.DisableReuseport()),
@@ -216,6 +293,7 @@ func newHost(c *Config, key crypto.PrivKey) (host.Host, *connmgr.BasicConnMgr, e
 	h, err := libp2p.New(opts...)
 	if err != nil {
 		cm.Close()
+		rm.Close()
 		if a, ok := addrInUse(c.ListenAddrs, err); ok {
 			return nil, nil, fmt.Errorf("p2p: listen %s: %w", a, ErrAddrInUse)
 		}

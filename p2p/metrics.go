@@ -30,6 +30,10 @@ type metrics struct {
 	records  *prometheus.CounterVec // result
 	// genesisMismatch counts identified peers on another network.
 	genesisMismatch prometheus.Counter
+	parked          *prometheus.CounterVec // result
+	frames          *prometheus.CounterVec // reason
+	admission       *prometheus.CounterVec // event
+	unauthorized    prometheus.Counter
 
 	// Pre-resolved children for the hot path.
 	accepted [numKinds]prometheus.Counter
@@ -66,6 +70,22 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Validator-record exchanges with new peers, by result (verified, none, malformed, peer_id, unknown_session, unknown_validator, bad_signature, failed).",
 		}, []string{"result"}),
 	}
+	m.parked = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "provisioner_p2p_parked_total",
+		Help: "Gossip messages for a leaf not known yet, by fate (parked, full, replayed, rejected, ignored, expired).",
+	}, []string{"result"})
+	m.frames = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "provisioner_p2p_frames_refused_total",
+		Help: "Inbound gossip streams reset for a frame, by reason (oversize, budget, stalled, prefix).",
+	}, []string{"reason"})
+	m.admission = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "provisioner_p2p_admission_total",
+		Help: "Admission events, by event (banned, evicted, validator_quota).",
+	}, []string{"event"})
+	unauthorized := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "provisioner_p2p_builder_unauthorized_total",
+		Help: "Inherent requests and author streams refused to peers that are not the node's builders.",
+	}, nil)
 	genesisMismatch := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "provisioner_p2p_genesis_mismatch_total",
 		Help: "Peers identified as running this protocol on another network (another genesis).",
@@ -79,8 +99,13 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		m.author = register(reg, m.author)
 		m.records = register(reg, m.records)
 		genesisMismatch = register(reg, genesisMismatch)
+		m.parked = register(reg, m.parked)
+		m.frames = register(reg, m.frames)
+		m.admission = register(reg, m.admission)
+		unauthorized = register(reg, unauthorized)
 	}
 	m.genesisMismatch = genesisMismatch.WithLabelValues()
+	m.unauthorized = unauthorized.WithLabelValues()
 	for _, k := range Kinds {
 		m.accepted[k] = m.results.WithLabelValues(k.String(), "accept")
 	}
@@ -149,6 +174,15 @@ func (m *metrics) precreate() {
 	}
 	for _, r := range RecordResults {
 		m.records.WithLabelValues(r)
+	}
+	for _, r := range []string{"parked", "full", "replayed", "rejected", "ignored", "expired"} {
+		m.parked.WithLabelValues(r)
+	}
+	for _, r := range []string{"oversize", "budget", "stalled", "prefix"} {
+		m.frames.WithLabelValues(r)
+	}
+	for _, e := range []string{"banned", "evicted", "validator_quota"} {
+		m.admission.WithLabelValues(e)
 	}
 }
 

@@ -43,8 +43,14 @@ type Node struct {
 	feed AuthorFeed
 
 	tracer *tracer
-	topics [numKinds]*pubsub.Topic
-	subs   [numKinds]*pubsub.Subscription
+	adm    *admission
+	park   *parkingLot
+	// parkKick wakes the park loop (LeafActivated, a new parked message).
+	parkKick chan struct{}
+	frames   *frameGuard
+	rates    *rateLimiter // per-peer request rate of the builder protocols (under hmu)
+	topics   [numKinds]*pubsub.Topic
+	subs     [numKinds]*pubsub.Subscription
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -98,7 +104,12 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	h, cm, err := newHost(&cfg, key)
+	for _, ai := range direct {
+		// Direct peers are the operator's choice, as trusted peers are.
+		cfg.TrustedPeers = append(cfg.TrustedPeers, ai.ID)
+	}
+	adm := newAdmission(&cfg, append(append([]peer.AddrInfo(nil), bootnodes...), direct...))
+	h, cm, err := newHost(&cfg, key, connGater{adm})
 	if err != nil {
 		return nil, err
 	}
@@ -106,6 +117,10 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 		cfg:      cfg,
 		host:     h,
 		cm:       cm,
+		adm:      adm,
+		park:     newParkingLot(&cfg.Park),
+		parkKick: make(chan struct{}, 1),
+		rates:    newRateLimiter(cfg.Inherent.RatePerSecond, cfg.Inherent.RateBurst),
 		m:        newMetrics(cfg.Registerer),
 		inflight: make(map[peer.ID]int),
 		streams:  make(map[peer.ID]int),
@@ -122,6 +137,15 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 		chain: cfg.Chain, lim: cfg.Limits, m: n.m, hook: cfg.ValidationHook,
 		announce: cfg.AnnouncementValidator, self: h.ID(),
 	}
+	n.vals.outcome = n.maybePark
+	for _, k := range Kinds {
+		n.vals.maxSize[k] = cfg.Limits.forKind(k).MaxMessageSize
+	}
+	n.frames = &frameGuard{
+		cfg: &n.cfg.Frames, maxFrame: cfg.Limits.maxFrame(), admitted: adm.admitted,
+		budget: newFrameBudget(cfg.Frames.PerPeerBytes, cfg.Frames.TotalBytes),
+		onDrop: func(reason string) { n.m.frames.WithLabelValues(reason).Inc() },
+	}
 	n.feed = cfg.AuthorFeed
 	if n.feed == nil {
 		n.hub = NewFeedHub(cfg.Chain, cfg.Inherent.MaxAuthorHistory)
@@ -137,6 +161,9 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 	for _, ai := range append(append([]peer.AddrInfo(nil), bootnodes...), direct...) {
 		h.Peerstore().AddAddrs(ai.ID, ai.Addrs, peerstore.PermanentAddrTTL)
 		cm.Protect(ai.ID, "provisioner-static")
+	}
+	for _, p := range append(append([]peer.ID(nil), cfg.TrustedPeers...), cfg.BuilderPeers...) {
+		cm.Protect(p, "provisioner-static")
 	}
 	if cfg.Inherents != nil {
 		h.SetStreamHandler(InherentProtocol(cfg.Genesis), n.handleInherent)
@@ -159,10 +186,12 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	h.Network().Notify(n.notifiee)
 
-	n.wg.Add(3)
+	n.wg.Add(5)
 	go n.watchIdentify(idSub)
 	go n.keepConnected(bootnodes)
 	go n.sweepLoop()
+	go n.parkLoop()
+	go n.admissionLoop()
 	for _, k := range Kinds {
 		n.wg.Add(1)
 		go n.deliverLoop(k)
@@ -201,7 +230,7 @@ func (n *Node) scoreParams() (*pubsub.PeerScoreParams, *pubsub.PeerScoreThreshol
 	params := &pubsub.PeerScoreParams{
 		Topics:                      topics,
 		TopicScoreCap:               40,
-		AppSpecificScore:            func(peer.ID) float64 { return 0 },
+		AppSpecificScore:            n.adm.appScore,
 		AppSpecificWeight:           1,
 		IPColocationFactorWeight:    -5,
 		IPColocationFactorThreshold: 3,
@@ -262,7 +291,7 @@ func (n *Node) startPubSub(direct []peer.AddrInfo) error {
 		pubsub.WithPeerScoreInspect(pubsub.PeerScoreInspectFn(n.setScores), n.cfg.Gossip.ScoreInspectInterval),
 		pubsub.WithValidateQueueSize(q),
 		pubsub.WithPeerOutboundQueueSize(q),
-		pubsub.WithMaxMessageSize(n.cfg.Limits.maxMessage() + 64<<10),
+		pubsub.WithMaxMessageSize(n.cfg.Limits.maxFrame()),
 		pubsub.WithRawTracer(tr),
 		pubsub.WithSubscriptionFilter(pubsub.WrapLimitSubscriptionFilter(
 			pubsub.NewAllowlistSubscriptionFilter(allTopics(n.cfg.Genesis)...), 64)),
@@ -270,14 +299,16 @@ func (n *Node) startPubSub(direct []peer.AddrInfo) error {
 	if len(direct) > 0 {
 		opts = append(opts, pubsub.WithDirectPeers(direct))
 	}
-	ps, err := pubsub.NewGossipSub(n.ctx, n.host, opts...)
+	ps, err := pubsub.NewGossipSub(n.ctx, guardedHost{Host: n.host, g: n.frames}, opts...)
 	if err != nil {
 		return fmt.Errorf("p2p: gossipsub: %w", err)
 	}
 	n.ps = ps
 	for _, k := range Kinds {
 		name := TopicName(n.cfg.Genesis, k)
-		if err := ps.RegisterTopicValidator(name, n.vals.topicValidator(k, n.vals.forKind(k))); err != nil {
+		// The timeout is a backstop: validation answers from memory.
+		if err := ps.RegisterTopicValidator(name, n.vals.topicValidator(k, n.vals.forKind(k)),
+			pubsub.WithValidatorTimeout(n.cfg.ValidateTimeout)); err != nil {
 			return fmt.Errorf("p2p: validator for %s: %w", name, err)
 		}
 		t, err := ps.Join(name)
@@ -478,15 +509,15 @@ func (n *Node) sweepLoop() {
 // every BootnodeRetry.
 func (n *Node) keepConnected(bootnodes []peer.AddrInfo) {
 	defer n.wg.Done()
-	if len(bootnodes) == 0 {
-		return
-	}
 	t := time.NewTicker(n.cfg.BootnodeRetry)
 	defer t.Stop()
 	for {
 		var wg sync.WaitGroup
-		for _, ai := range bootnodes {
-			if ai.ID == n.host.ID() || n.host.Network().Connectedness(ai.ID) == network.Connected {
+		// Session validators seen with a record are redialled like
+		// bootnodes: they are who the node needs to gossip with.
+		targets := append(append([]peer.AddrInfo(nil), bootnodes...), n.adm.knownPeers()...)
+		for _, ai := range targets {
+			if ai.ID == n.host.ID() || n.host.Network().Connectedness(ai.ID) == network.Connected || n.adm.banned(ai.ID) {
 				continue
 			}
 			wg.Add(1)

@@ -261,6 +261,9 @@ func (n *Node) handleRecord(s network.Stream) {
 	}
 	defer n.handlers.Done()
 	_ = s.SetDeadline(time.Now().Add(n.cfg.RecordTimeout))
+	// The request is an empty frame: a peer slower than the builder
+	// protocols' read timeout is stalling.
+	_ = s.SetReadDeadline(time.Now().Add(min(n.cfg.RecordTimeout, n.cfg.Inherent.ReadTimeout)))
 	if _, err := ReadFrame(bufio.NewReaderSize(s, 64), 64); err != nil {
 		_ = s.Reset()
 		return
@@ -334,6 +337,7 @@ func (n *Node) exchangeRecord(p peer.ID) {
 	}
 	if err == nil && rec == nil {
 		n.m.records.WithLabelValues(RecordNone).Inc()
+		n.adm.judged(p)
 		return
 	}
 	if err == nil {
@@ -341,6 +345,7 @@ func (n *Node) exchangeRecord(p peer.ID) {
 	}
 	n.m.records.WithLabelValues(recordResult(err)).Inc()
 	if err != nil {
+		n.adm.judged(p)
 		if recordResult(err) == RecordFailed {
 			log.Debugw("validator record exchange failed", "peer", p, "err", err)
 		} else {
@@ -351,8 +356,18 @@ func (n *Node) exchangeRecord(p peer.ID) {
 	if n.host.Network().Connectedness(p) != network.Connected {
 		return
 	}
+	pv := PeerValidator{Index: rec.Index, Session: rec.Session}
+	if !n.adm.setVerified(p, pv, recordAddrs(rec)) {
+		n.m.admission.WithLabelValues("validator_quota").Inc()
+		n.adm.judged(p)
+		log.Warnw("validator record verified, but the validator has enough peers already", "peer", p, "index", rec.Index)
+		return
+	}
+	// A session validator is who the node exists to talk to: never
+	// trimmed by the connection manager.
+	n.cm.Protect(p, "provisioner-validator")
 	n.recMu.Lock()
-	n.validatorPeers[p] = PeerValidator{Index: rec.Index, Session: rec.Session}
+	n.validatorPeers[p] = pv
 	n.recMu.Unlock()
 	log.Debugw("peer is a session validator", "peer", p, "index", rec.Index, "session", rec.Session)
 }
@@ -380,6 +395,19 @@ func (n *Node) onDisconnected(p peer.ID) {
 	n.recMu.Lock()
 	delete(n.validatorPeers, p)
 	n.recMu.Unlock()
+	n.adm.disconnected(p)
+	n.cm.Unprotect(p, "provisioner-validator")
+}
+
+// recordAddrs are the multiaddrs of a verified record that parse.
+func recordAddrs(rec *ValidatorRecord) []ma.Multiaddr {
+	var out []ma.Multiaddr
+	for _, b := range rec.Addrs {
+		if a, err := ma.NewMultiaddrBytes(b); err == nil {
+			out = append(out, a)
+		}
+	}
+	return out
 }
 
 // PeerValidator is the verified validator identity of a connected peer.

@@ -18,15 +18,26 @@ import (
 // Request frames are tiny; anything larger is refused unread.
 const maxRequestFrame = 64
 
-// acquire takes one of a peer's concurrent slots in m.
-func (n *Node) acquire(m map[peer.ID]int, p peer.ID) bool {
+// acquire takes one of a peer's concurrent slots in m, within the global
+// cap (MaxConcurrent over every peer of m) and the peer's request rate.
+// The reason is the busy answer's message.
+func (n *Node) acquire(m map[peer.ID]int, p peer.ID) (ok bool, reason string) {
 	n.hmu.Lock()
 	defer n.hmu.Unlock()
-	if m[p] >= n.cfg.Inherent.MaxPerPeer {
-		return false
+	total := 0
+	for _, c := range m {
+		total += c
+	}
+	switch {
+	case m[p] >= n.cfg.Inherent.MaxPerPeer:
+		return false, fmt.Sprintf("at most %d concurrent requests per peer", n.cfg.Inherent.MaxPerPeer)
+	case total >= n.cfg.Inherent.MaxConcurrent:
+		return false, fmt.Sprintf("at most %d concurrent requests in all", n.cfg.Inherent.MaxConcurrent)
+	case !n.rates.allow(p, time.Now()):
+		return false, fmt.Sprintf("at most %.0f requests per second per peer", n.cfg.Inherent.RatePerSecond)
 	}
 	m[p]++
-	return true
+	return true, ""
 }
 
 func (n *Node) release(m map[peer.ID]int, p peer.ID) {
@@ -35,6 +46,60 @@ func (n *Node) release(m map[peer.ID]int, p peer.ID) {
 	if m[p]--; m[p] <= 0 {
 		delete(m, p)
 	}
+}
+
+// rateLimiter is a token bucket per peer. Callers hold Node.hmu.
+type rateLimiter struct {
+	rate  float64
+	burst float64
+	peers map[peer.ID]*bucket
+}
+
+type bucket struct {
+	tokens float64
+	at     time.Time
+}
+
+// maxRatePeers bounds the buckets; past it the full ones are dropped (a
+// full bucket is the same as none).
+const maxRatePeers = 1024
+
+func newRateLimiter(rate float64, burst int) *rateLimiter {
+	return &rateLimiter{rate: rate, burst: float64(burst), peers: make(map[peer.ID]*bucket)}
+}
+
+func (r *rateLimiter) allow(p peer.ID, now time.Time) bool {
+	b := r.peers[p]
+	if b == nil {
+		if len(r.peers) >= maxRatePeers {
+			for q, c := range r.peers {
+				if c.tokens+now.Sub(c.at).Seconds()*r.rate >= r.burst {
+					delete(r.peers, q)
+				}
+			}
+		}
+		b = &bucket{tokens: r.burst, at: now}
+		r.peers[p] = b
+	}
+	b.tokens = min(r.burst, b.tokens+now.Sub(b.at).Seconds()*r.rate)
+	b.at = now
+	if b.tokens < 1 {
+		return false
+	}
+	b.tokens--
+	return true
+}
+
+// builderGate refuses the builder protocols to peers that are not the
+// node's builders: the stream is reset unanswered, so a stranger learns
+// nothing and costs one stream open.
+func (n *Node) builderGate(s network.Stream) bool {
+	if n.adm.builderAllowed(s.Conn().RemotePeer()) {
+		return true
+	}
+	n.m.unauthorized.Inc()
+	_ = s.Reset()
+	return false
 }
 
 // readRequest reads and decodes one request frame of minSize to maxSize
@@ -78,6 +143,10 @@ func (n *Node) codeFor(ctx context.Context, err error) ErrorCode {
 	switch {
 	case errors.Is(err, ErrUnknownLeaf):
 		return CodeUnknownLeaf
+	case errors.Is(err, ErrBusy):
+		// The provider's own limits (held requests per leaf) are load
+		// shedding like ours: the client may retry, nothing is broken.
+		return CodeBusy
 	case errors.Is(err, ErrShuttingDown), n.ctx.Err() != nil:
 		return CodeShuttingDown
 	case errors.Is(err, ErrNotReady), errors.Is(err, context.DeadlineExceeded), ctx.Err() != nil:
@@ -95,6 +164,9 @@ func (n *Node) handleInherent(s network.Stream) {
 		return
 	}
 	defer n.handlers.Done()
+	if !n.builderGate(s) {
+		return
+	}
 	code := n.serveInherent(s)
 	n.m.inherent.WithLabelValues(code.String()).Inc()
 }
@@ -113,8 +185,8 @@ func (n *Node) serveInherent(s network.Stream) ErrorCode {
 		}
 		return code
 	}
-	if !n.acquire(n.inflight, p) {
-		return fail(CodeBusy, fmt.Sprintf("at most %d concurrent requests per peer", n.cfg.Inherent.MaxPerPeer), nil)
+	if ok, why := n.acquire(n.inflight, p); !ok {
+		return fail(CodeBusy, why, nil)
 	}
 	defer n.release(n.inflight, p)
 
@@ -184,6 +256,9 @@ func (n *Node) handleAuthor(s network.Stream) {
 		return
 	}
 	defer n.handlers.Done()
+	if !n.builderGate(s) {
+		return
+	}
 	code := n.serveAuthor(s)
 	n.m.author.WithLabelValues(code.String()).Inc()
 }
@@ -206,8 +281,8 @@ func (n *Node) serveAuthor(s network.Stream) ErrorCode {
 		}
 		return code
 	}
-	if !n.acquire(n.streams, p) {
-		return end(CodeBusy, fmt.Sprintf("at most %d author streams per peer", n.cfg.Inherent.MaxPerPeer))
+	if ok, why := n.acquire(n.streams, p); !ok {
+		return end(CodeBusy, why)
 	}
 	defer n.release(n.streams, p)
 

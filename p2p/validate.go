@@ -68,6 +68,13 @@ type validators struct {
 	hook     func(ValidationEvent)
 	announce func(*BlockAnnouncement) error
 	self     peer.ID
+	// outcome, when set, hears every outcome with the message's bytes
+	// (parking.go: park early messages, count junk). It must not block.
+	outcome func(k Kind, from peer.ID, res Result, reason string, data []byte)
+	// maxSize is each topic's size limit, checked before decoding: the
+	// frame limit is the largest topic's, so a smaller topic enforces
+	// its own here.
+	maxSize [numKinds]int
 
 	keys   keyCache
 	dedupe dedupe
@@ -100,7 +107,17 @@ func decodeReason(err error) string {
 // ValidatorData.
 func (v *validators) topicValidator(k Kind, fn func(data []byte) (any, Result, string)) pubsub.ValidatorEx {
 	return func(_ context.Context, from peer.ID, msg *pubsub.Message) Result {
-		val, res, reason := fn(msg.Data)
+		var val any
+		var res Result
+		var reason string
+		if lim := v.maxSize[k]; lim > 0 && len(msg.Data) > lim {
+			res, reason = Reject, ReasonOversize
+		} else {
+			val, res, reason = fn(msg.Data)
+		}
+		if v.outcome != nil && res != Accept {
+			v.outcome(k, from, res, reason, msg.Data)
+		}
 		local := from == v.self
 		if vd, ok := msg.ValidatorData.(*verdict); ok && local {
 			vd.result, vd.reason = res, reason
@@ -141,10 +158,18 @@ func (v *validators) validateBitfield(data []byte) (any, Result, string) {
 	}
 	// Only verified bitfields enter the dedupe state, so a forged one can
 	// never shadow the real one; checking first spares a verification.
+	key := v.keys.get(leaf.Validators[bf.ValidatorIndex])
 	if reason := v.dedupe.seenBitfield(m.RelayParent, bf); reason != "" {
+		// A second, different bitfield is checked before it is ignored:
+		// a forged one is provably bad and costs its sender (P4), where
+		// an unchecked Ignore would make forging free. An exact
+		// duplicate needs no check: it carries nothing new.
+		if reason == ReasonSecondBitfield && (key == nil ||
+			!bf.Verify(key, types.SigningContext{SessionIndex: leaf.Session, ParentHash: m.RelayParent})) {
+			return nil, Reject, ReasonBadSignature
+		}
 		return nil, Ignore, reason
 	}
-	key := v.keys.get(leaf.Validators[bf.ValidatorIndex])
 	if key == nil || !bf.Verify(key, types.SigningContext{SessionIndex: leaf.Session, ParentHash: m.RelayParent}) {
 		return nil, Reject, ReasonBadSignature
 	}
@@ -169,16 +194,8 @@ func (v *validators) validateBacked(data []byte) (any, Result, string) {
 	if !ok || int64(core) >= int64(ctx.numCores) {
 		return nil, Reject, ReasonCoreIndex
 	}
-	switch desc.Version() {
-	case types.DescriptorV2:
-		if dc, _ := desc.CoreIndex(); dc != core {
-			return nil, Reject, ReasonCoreIndex
-		}
-		if ds, _ := desc.SessionIndex(); ds != ctx.session {
-			return nil, Reject, ReasonSession
-		}
-	case types.DescriptorUnknown:
-		return nil, Reject, ReasonDescriptorVersion
+	if res, reason := checkDescriptor(&ctx, m, core); res != Accept {
+		return nil, res, reason
 	}
 	group, minVotes, err := ctx.group(core)
 	if err != nil || len(group) == 0 {
@@ -220,6 +237,18 @@ func (v *validators) validateBacked(data []byte) (any, Result, string) {
 	return m, Accept, ""
 }
 
+// Reasons of the backed-candidate checks the runtime's
+// sanitize_backed_candidate_v2_v3 makes.
+const (
+	// Reject: the UMP signals fail the runtime's parse_ump_signals (form,
+	// count, V1 with or V3 without signals, or the core they select in
+	// the claim queue at the scheduling parent).
+	ReasonUMPSignals = "ump_signals"
+	// Ignore: a V3 scheduling parent that is not (yet) an allowed relay
+	// parent of a leaf that allows the relay parent.
+	ReasonSchedulingParent = "scheduling_parent"
+)
+
 // backingCtx is what checking a backed candidate's votes needs.
 type backingCtx struct {
 	session    types.SessionIndex
@@ -228,6 +257,81 @@ type backingCtx struct {
 	// leaves are the active leaves the candidate may go into a block on.
 	leaves []types.Hash
 	group  func(types.CoreIndex) ([]types.ValidatorIndex, int, error)
+	// featuresKnown says the view told the session's node features; v3 is
+	// their CandidateReceiptV3 bit. Without them (no AncestryView)
+	// descriptors are read with the rule from before V3.
+	featuresKnown, v3 bool
+	// claimQueue is the claim queue at the relay parent (nil: unknown).
+	claimQueue map[types.CoreIndex][]types.ParaID
+	// relayParent answers AllowedRelayParent for a V3 scheduling parent;
+	// nil without an AncestryView.
+	relayParent func(types.Hash) (RelayParentInfo, bool)
+}
+
+// checkDescriptor is the runtime's sanitize_backed_candidate_v2_v3 as far
+// as memory can judge it, given the core injected in validator_indices:
+// an unknown version is refused; a V2 or V3 descriptor must name that core
+// and the signing session as its session and scheduling session; a V3
+// scheduling parent must be an allowed relay parent of a leaf that allows
+// the relay parent (until it is, the candidate is ignored: it may be a
+// block this node has not seen yet); and the UMP signals must pass
+// parse_ump_signals against the claim queue at the scheduling parent.
+// Every failure but the scheduling parent's is final, so it is a Reject.
+// Without the node features (no AncestryView) the V1-with-signals rule is
+// not judged, since a V3 candidate reads as V1 with signals under the
+// rule from before V3; the signals' form still is.
+func checkDescriptor(ctx *backingCtx, m *BackedCandidateMessage, core types.CoreIndex) (Result, string) {
+	c := &m.Candidate.Candidate
+	desc := &c.Descriptor
+	version := desc.VersionWith(ctx.v3)
+	switch version {
+	case types.DescriptorUnknown:
+		return Reject, ReasonDescriptorVersion
+	case types.DescriptorV2, types.DescriptorV3:
+		if dc, _ := desc.CoreIndexWith(ctx.v3); dc != core {
+			return Reject, ReasonCoreIndex
+		}
+		ds, _ := desc.SessionIndexWith(ctx.v3)
+		ss, _ := desc.SchedulingSession(ctx.v3)
+		if ds != ctx.session || ss != ctx.session {
+			return Reject, ReasonSession
+		}
+	}
+	cq := ctx.claimQueue
+	if sp := desc.SchedulingParent(ctx.v3); sp != desc.RelayParent {
+		info, ok := RelayParentInfo{}, false
+		if ctx.relayParent != nil {
+			info, ok = ctx.relayParent(sp)
+		}
+		// The runtime wants both parents allowed in the block it builds:
+		// only the leaves whose windows hold both can take the candidate.
+		var leaves []types.Hash
+		if ok {
+			for _, l := range ctx.leaves {
+				if slices.Contains(info.Leaves, l) {
+					leaves = append(leaves, l)
+				}
+			}
+		}
+		if len(leaves) == 0 || (m.RelayParent != desc.RelayParent && !slices.Contains(leaves, m.RelayParent)) {
+			return Ignore, ReasonSchedulingParent
+		}
+		ctx.leaves, cq = leaves, info.ClaimQueue
+	}
+	var err error
+	switch {
+	case ctx.featuresKnown && cq != nil:
+		_, err = types.CheckUMPSignals(&c.Commitments, version, desc.ParaID, core, types.ClaimQueueCores(cq))
+	case ctx.featuresKnown || version == types.DescriptorV2:
+		// A V2 reading under the rule from before V3 is V2 under both.
+		_, err = c.Commitments.ParseUMPSignalsFor(version)
+	default:
+		_, err = c.Commitments.ParseUMPSignals()
+	}
+	if err != nil {
+		return Reject, ReasonUMPSignals
+	}
+	return Accept, ""
 }
 
 // backingContext resolves the candidate's relay parent. With an
@@ -255,6 +359,8 @@ func (v *validators) backingContext(m *BackedCandidateMessage) (backingCtx, bool
 			group: func(core types.CoreIndex) ([]types.ValidatorIndex, int, error) {
 				return av.BackingGroupAt(info.Session, core, at)
 			},
+			featuresKnown: true, v3: types.CandidateReceiptV3Enabled(info.NodeFeatures),
+			claimQueue: info.ClaimQueue, relayParent: av.AllowedRelayParent,
 		}, true, Accept, ""
 	}
 	return v.leafContext(m)

@@ -83,6 +83,9 @@ func (s *provService) RequestInherentData(ctx context.Context, rp types.Hash) (*
 		return nil, fmt.Errorf("%w: %w", p2p.ErrUnknownLeaf, err)
 	case errors.Is(err, provisioner.ErrShuttingDown):
 		return nil, fmt.Errorf("%w: %w", p2p.ErrShuttingDown, err)
+	case errors.Is(err, provisioner.ErrTooManyRequests):
+		// The leaf's held requests are full: load shedding, answered busy.
+		return nil, fmt.Errorf("%w: %w", p2p.ErrBusy, err)
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, provisioner.ErrAssemblyTimeout):
 		return nil, fmt.Errorf("%w: %w", p2p.ErrNotReady, err)
 	}
@@ -110,20 +113,14 @@ type netView struct {
 	g      *Genesis
 	chain  *Chain
 	groups [][]types.ValidatorIndex
-	wait   time.Duration
 
-	mu      sync.Mutex
-	active  map[types.Hash]bool
-	changed chan struct{} // closed and replaced whenever a leaf activates
+	mu     sync.Mutex
+	active map[types.Hash]bool
 }
 
 func newNetView(g *Genesis, chain *Chain) *netView {
 	return &netView{
-		g: g, chain: chain, groups: g.Groups(), active: map[types.Hash]bool{}, changed: make(chan struct{}),
-		// Gossip for a leaf can outrun the leaf's announcement; a message
-		// waits this long for its leaf before it is ignored (and so not
-		// relayed), as Polkadot's view exchange would hold it back.
-		wait: time.Duration(g.SlotMillis) * time.Millisecond / 2,
+		g: g, chain: chain, groups: g.Groups(), active: map[types.Hash]bool{},
 	}
 }
 
@@ -134,31 +131,25 @@ func (v *netView) setLeaf(leaf, old types.Hash) {
 	if !old.IsZero() {
 		delete(v.active, old)
 	}
-	close(v.changed)
-	v.changed = make(chan struct{})
 }
 
+// Leaf answers from memory and never waits: it runs inside gossip
+// validation. Gossip that outruns its leaf's announcement is parked by the
+// network layer outside validation and replayed when the node calls
+// p2p.Node.LeafActivated (see p2p/parking.go).
 func (v *netView) Leaf(rp types.Hash) (p2p.LeafInfo, bool) {
-	deadline := time.NewTimer(v.wait)
-	defer deadline.Stop()
-	for {
-		v.mu.Lock()
-		ok, changed := v.active[rp], v.changed
-		v.mu.Unlock()
-		if ok {
-			return p2p.LeafInfo{Session: v.g.Session, Validators: v.g.Validators, NumCores: v.g.Cores}, true
-		}
-		// A leaf we already passed will not come back: do not wait for it.
-		if v.chain.Has(rp) {
-			return p2p.LeafInfo{}, false
-		}
-		select {
-		case <-changed:
-		case <-deadline.C:
-			return p2p.LeafInfo{}, false
-		}
+	v.mu.Lock()
+	ok := v.active[rp]
+	v.mu.Unlock()
+	if ok {
+		return p2p.LeafInfo{Session: v.g.Session, Validators: v.g.Validators, NumCores: v.g.Cores}, true
 	}
+	return p2p.LeafInfo{}, false
 }
+
+// KnownBlock (p2p.KnownBlocks): a block the node has imported is a leaf
+// it passed, which will not come back, so gossip for it is not parked.
+func (v *netView) KnownBlock(h types.Hash) bool { return v.chain.Has(h) }
 
 // BackingGroup: nodes gossip one vote each (the testnet has no statement
 // distribution), and the backing pool merges them, so one valid vote is

@@ -1,25 +1,33 @@
 package testnet
 
 import (
+	"bufio"
 	"context"
 	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
+	"time"
 
 	"github.com/libp2p/go-libp2p"
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	pb "github.com/libp2p/go-libp2p-pubsub/pb"
 	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"golang.org/x/crypto/blake2b"
 
+	"github.com/polkadot-provisioner/provisioner/codec"
 	"github.com/polkadot-provisioner/provisioner/p2p"
 	"github.com/polkadot-provisioner/provisioner/types"
 )
 
 // adversary is a misbehaving validator's second network face: a raw
 // gossipsub peer without validators, so it can publish what an honest node
-// refuses to send. It speaks the same topics with the same message-id rule.
+// refuses to send. It speaks the same topics with the same message-id rule,
+// and it answers the validator-record protocol with a record signed by
+// its validator's key: a hostile validator can admit a second identity of
+// its own, which is what the admission rules must survive (its junk then
+// gets it graylisted and banned).
 type adversary struct {
 	h      host.Host
 	ps     *pubsub.PubSub
@@ -28,7 +36,7 @@ type adversary struct {
 	sent   map[string]int
 }
 
-func newAdversary(ctx context.Context, g *Genesis, validator int) (*adversary, error) {
+func newAdversary(ctx context.Context, g *Genesis, validator int, kp *types.Keypair) (*adversary, error) {
 	h, err := libp2p.New(libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"), libp2p.DisableRelay())
 	if err != nil {
 		return nil, err
@@ -47,6 +55,17 @@ func newAdversary(ctx context.Context, g *Genesis, validator int) (*adversary, e
 		h.Close()
 		return nil, err
 	}
+	key := &p2p.SessionKey{Session: g.Session, Index: types.ValidatorIndex(validator), Signer: kp}
+	rec := p2p.SignValidatorRecord(g.Hash(), h.ID(), h.Addrs(), key)
+	h.SetStreamHandler(p2p.ValidatorRecordProtocol(g.Hash()), func(s network.Stream) {
+		defer s.Close()
+		_ = s.SetDeadline(time.Now().Add(2 * time.Second))
+		if _, err := p2p.ReadFrame(bufio.NewReader(s), 64); err != nil {
+			_ = s.Reset()
+			return
+		}
+		_ = p2p.WriteFrame(s, someRecord{rec})
+	})
 	a := &adversary{h: h, ps: ps, topics: map[p2p.Kind]*pubsub.Topic{}, rng: rand.New(rand.NewPCG(g.Seed, uint64(validator))), sent: map[string]int{}}
 	for _, k := range []p2p.Kind{p2p.KindBitfield, p2p.KindBackedCandidate, p2p.KindDispute, p2p.KindMisbehavior} {
 		t, err := ps.Join(p2p.TopicName(g.Hash(), k))
@@ -57,6 +76,14 @@ func newAdversary(ctx context.Context, g *Genesis, validator int) (*adversary, e
 		a.topics[k] = t
 	}
 	return a, nil
+}
+
+// someRecord is the record response: SCALE Option::Some(record).
+type someRecord struct{ rec *p2p.ValidatorRecord }
+
+func (r someRecord) Encode(w *codec.Writer) {
+	w.U8(1)
+	r.rec.Encode(w)
 }
 
 func (a *adversary) connect(ctx context.Context, ai peer.AddrInfo) {
@@ -80,7 +107,7 @@ func (a *adversary) close() { a.h.Close() }
 // forged vote, and a burst of junk (a flood).
 func (n *Node) misbehave(ctx context.Context, leaf types.Hash, st *State) {
 	if n.adv == nil {
-		adv, err := newAdversary(ctx, n.g, n.cfg.Validator)
+		adv, err := newAdversary(ctx, n.g, n.cfg.Validator, n.kp)
 		if err != nil {
 			log.Warnw("adversary", "err", err)
 			return

@@ -51,6 +51,13 @@ type NodeConfig struct {
 	Adversary bool
 	// Recorder, when set, hears every block and bitfield (observers).
 	Recorder *Recorder
+	// TrustedPeers are admitted to gossip without a validator record (the
+	// testnet's observer); see p2p.Config.TrustedPeers.
+	TrustedPeers []peer.ID
+	// BuilderPeers are block builders allowed on the inherent and author
+	// protocols besides the node's own (whose key is
+	// <BasePath>/builder/secret_ed25519, or ephemeral without BasePath).
+	BuilderPeers []peer.ID
 }
 
 // Node is one validator (or observer) of the testnet.
@@ -119,18 +126,40 @@ func StartNode(ctx context.Context, cfg NodeConfig) (*Node, error) {
 		// The validator proves its index to peers with its session key.
 		sessionKey = &p2p.SessionKey{Session: g.Session, Index: types.ValidatorIndex(cfg.Validator), Signer: n.kp}
 	}
+	// The block builder's identity exists before the node, so that the node
+	// can allow it (and only it, with BuilderPeers) on the builder
+	// protocols; `blockbuilder --base-path` uses the same key.
+	var builderKey crypto.PrivKey
+	if cfg.BasePath != "" {
+		builderKey, err = p2p.LoadOrCreateBuilderIdentity(cfg.BasePath)
+	} else {
+		builderKey, _, err = p2p.GenerateNodeKey()
+	}
+	if err != nil {
+		n.prov.stop()
+		return nil, fmt.Errorf("block builder key: %w", err)
+	}
+	builderID, err := p2p.NodeKeyPeerID(builderKey)
+	if err != nil {
+		n.prov.stop()
+		return nil, err
+	}
 	n.net, err = p2p.New(ctx, p2p.Config{
-		Genesis:       g.Hash(),
-		BasePath:      cfg.BasePath,
-		PrivateKey:    cfg.NodeKey,
-		SessionKey:    sessionKey,
-		LibP2PMetrics: cfg.LibP2PMetrics,
-		ListenAddrs:   cfg.ListenAddrs,
-		Bootnodes:     cfg.Bootnodes,
-		Chain:         n.view,
-		Sink:          n,
-		Inherents:     n.prov,
-		Registerer:    cfg.Registerer,
+		TrustedPeers:     cfg.TrustedPeers,
+		Admission:        p2p.AdmissionConfig{RequireRecords: true},
+		BuilderPeers:     append([]peer.ID{builderID}, cfg.BuilderPeers...),
+		ValidatorSetSize: len(g.Validators),
+		Genesis:          g.Hash(),
+		BasePath:         cfg.BasePath,
+		PrivateKey:       cfg.NodeKey,
+		SessionKey:       sessionKey,
+		LibP2PMetrics:    cfg.LibP2PMetrics,
+		ListenAddrs:      cfg.ListenAddrs,
+		Bootnodes:        cfg.Bootnodes,
+		Chain:            n.view,
+		Sink:             n,
+		Inherents:        n.prov,
+		Registerer:       cfg.Registerer,
 		AnnouncementValidator: func(a *p2p.BlockAnnouncement) error {
 			// The announcement's seal is cheap to check here; execution
 			// happens on import.
@@ -151,7 +180,7 @@ func StartNode(ctx context.Context, cfg NodeConfig) (*Node, error) {
 	if cfg.Validator >= 0 {
 		// The block builder is a separate libp2p client, as a Substrate
 		// block author talks to the provisioner over the inherent protocol.
-		n.builder, err = libp2p.New(libp2p.NoListenAddrs, libp2p.DisableRelay())
+		n.builder, err = libp2p.New(libp2p.Identity(builderKey), libp2p.NoListenAddrs, libp2p.DisableRelay())
 		if err != nil {
 			n.net.Close()
 			n.prov.stop()
@@ -252,6 +281,9 @@ func (n *Node) activate(leaf types.Hash, h types.Header, old types.Hash) {
 	n.held.newLeaf(leaf)
 	n.mu.Unlock()
 	n.view.setLeaf(leaf, old)
+	// Gossip parked for this leaf (it outran the announcement) is
+	// replayed now.
+	n.net.LeafActivated(leaf)
 	n.prov.activate(leaf, h.Number, old)
 	if !old.IsZero() {
 		n.net.PruneRelayParent(old)

@@ -91,6 +91,9 @@ type nodeHandle struct {
 	done    chan struct{}
 	cmd     *exec.Cmd
 	paused  bool
+	// rec is an in-process node's own Recorder: its arrival notes give
+	// the bitfield latency at each block's author (measure.go).
+	rec *Recorder
 }
 
 func (h *nodeHandle) info(i int, adversary bool) NodeInfo {
@@ -200,10 +203,12 @@ func Run(ctx context.Context, cfg Config) (_ *Report, err error) {
 	adversary := func(i int) bool { return i >= cfg.Nodes-cfg.Adversaries }
 	start := func(i int, why string) (*nodeHandle, error) {
 		base := filepath.Join(cfg.BaseDir, fmt.Sprintf("node-%d", i))
+		// The observer holds no validator key: the nodes admit it to
+		// gossip by name.
 		if cfg.InProcess {
-			return startInProcess(netCtx, g, i, base, boot, adversary(i))
+			return startInProcess(netCtx, g, i, base, boot, adversary(i), obs.Net().ID())
 		}
-		return startProcess(cfg, specPath, i, base, boot, adversary(i), &nodePorts[i], why)
+		return startProcess(cfg, specPath, i, base, boot, adversary(i), &nodePorts[i], why, obs.Net().ID())
 	}
 	defer func() {
 		for _, h := range handles {
@@ -252,6 +257,7 @@ func Run(ctx context.Context, cfg Config) (_ *Report, err error) {
 	killed := map[int]bool{}
 	paused := map[int]bool{}
 	interrupted := false
+	var meas measurer
 loop:
 	for {
 		best, _ := obs.Chain().Best()
@@ -299,6 +305,9 @@ loop:
 				}
 			}
 		}
+		// Resource counters at the first block: per-block costs leave the
+		// start-up out.
+		meas.baseline(handles, n)
 		if n == 0 && time.Since(lastProgress) >= time.Second {
 			lastProgress = time.Now()
 			say("testnet: %s", waitingLine(firstSlot, lastProgress))
@@ -340,11 +349,18 @@ loop:
 			rep.IgnoredMessages[k] += v
 		}
 	}
+	endBest, _ := obs.Chain().Best()
+	meas.finish(rep, rec, handles, int(endBest.Number))
 	th := obs.Net().Thresholds()
 	for _, p := range obs.Net().Host().Network().Peers() {
-		if s, ok := obs.Net().PeerScore(p); ok && s < th.Graylist {
+		if s, ok := obs.Net().PeerScore(p); ok && s < th.Graylist && obs.Net().Admitted(p) {
 			rep.Graylisted = append(rep.Graylisted, fmt.Sprintf("%s (score %.0f)", p, s))
 		}
+	}
+	// A graylisted peer is banned and disconnected, so most are found
+	// here rather than among the connected peers.
+	for _, p := range obs.Net().BannedPeers() {
+		rep.Graylisted = append(rep.Graylisted, fmt.Sprintf("%s (banned)", p))
 	}
 	rep.Version, rep.Flags, rep.Seed = cfg.Version, cfg.Flags, cfg.Seed
 	rep.GenesisHash = g.Hash().String()
@@ -373,12 +389,14 @@ func waitingLine(firstSlot, now time.Time) string {
 	return fmt.Sprintf("waiting for block 1: slot 1 started %.1f s ago", -d.Seconds())
 }
 
-func startInProcess(ctx context.Context, g *Genesis, i int, base string, boot []string, adversary bool) (*nodeHandle, error) {
+func startInProcess(ctx context.Context, g *Genesis, i int, base string, boot []string, adversary bool, observer peer.ID) (*nodeHandle, error) {
 	reg := prometheus.NewRegistry()
+	rec := NewRecorder(g, nil)
 	ctx, cancel := context.WithCancel(ctx)
 	n, err := StartNode(ctx, NodeConfig{
 		Genesis: g, Validator: i, BasePath: base, ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"},
-		Bootnodes: boot, Registerer: reg, Adversary: adversary,
+		Bootnodes: boot, Registerer: reg, Adversary: adversary, TrustedPeers: []peer.ID{observer},
+		Recorder: rec,
 	})
 	if err != nil {
 		cancel()
@@ -386,7 +404,7 @@ func startInProcess(ctx context.Context, g *Genesis, i int, base string, boot []
 	}
 	addr := n.Addrs()[0]
 	listen, _, _ := strings.Cut(addr, "/p2p/")
-	h := &nodeHandle{index: i, peerID: n.Net().ID(), listen: listen, addr: addr, reg: reg, cancel: cancel, done: make(chan struct{})}
+	h := &nodeHandle{index: i, peerID: n.Net().ID(), listen: listen, addr: addr, reg: reg, cancel: cancel, done: make(chan struct{}), rec: rec}
 	go func() { defer close(h.done); _ = n.Run(ctx) }()
 	return h, nil
 }
@@ -403,7 +421,7 @@ func freePort() (int, error) {
 // startProcess starts a `provisioner node` process. Its ports are picked
 // on the first start and reused on restarts; its log is appended to, so a
 // restarted node's log keeps what it said before it was killed.
-func startProcess(cfg Config, spec string, i int, base string, boot []string, adversary bool, pt *ports, why string) (*nodeHandle, error) {
+func startProcess(cfg Config, spec string, i int, base string, boot []string, adversary bool, pt *ports, why string, observer peer.ID) (*nodeHandle, error) {
 	key, err := p2p.LoadOrCreateIdentity(base)
 	if err != nil {
 		return nil, err
@@ -424,7 +442,7 @@ func startProcess(cfg Config, spec string, i int, base string, boot []string, ad
 	metrics := fmt.Sprintf("127.0.0.1:%d", pt.metrics)
 	args := []string{"node", "--chain", spec, "--validator", strconv.Itoa(i), "--base-path", base,
 		"--listen", listen, "--bootnodes", strings.Join(boot, ","), "--metrics", metrics,
-		"--log-level", cfg.LogLevel}
+		"--log-level", cfg.LogLevel, "--trusted-peer", observer.String()}
 	if adversary {
 		args = append(args, "--adversary")
 	}

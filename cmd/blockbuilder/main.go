@@ -12,15 +12,18 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/libp2p/go-libp2p"
+	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/polkadot-provisioner/provisioner/cmd/internal/buildinfo"
 	"github.com/polkadot-provisioner/provisioner/codec"
+	"github.com/polkadot-provisioner/provisioner/p2p"
 	"github.com/polkadot-provisioner/provisioner/p2p/inherentclient"
 	"github.com/polkadot-provisioner/provisioner/types"
 )
@@ -47,6 +50,12 @@ Usage: blockbuilder --node MULTIADDR --genesis HEX --relay-parent HEX|best [flag
   --extrinsic-version N 4 (unsigned) or 5 (bare, default) for --format extrinsic
   --pallet N            paraInherent pallet index (default 54, Polkadot/Kusama)
   --timeout DUR         give up after DUR (default 2.5s, Polkadot's builder deadline)
+  --base-path DIR       the node's base path: use its builder key,
+                        DIR/builder/secret_ed25519 (the node creates it at start
+                        and serves only its builders), as this builder's
+                        identity. Without it the identity is ephemeral, and a
+                        node started with the node command will not serve it
+                        unless given --builder-peer with its id
   --out FILE            write to FILE instead of stdout
   --version             print the version and exit
 
@@ -109,6 +118,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	pallet := fs.Int("pallet", types.ParaInherentPalletIndex, "")
 	timeout := fs.Duration("timeout", inherentclient.DefaultTimeout, "")
 	out := fs.String("out", "", "")
+	basePath := fs.String("base-path", "", "")
 	showVersion := fs.Bool("version", false, "")
 	fail := func(code int, format string, a ...any) int {
 		fmt.Fprintf(stderr, "blockbuilder: "+format+"\n", a...)
@@ -180,7 +190,15 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 
 	start := time.Now()
-	ans, err := fetch(*ai, g, rp, *timeout, *fallback)
+	var key crypto.PrivKey
+	if *basePath != "" {
+		// Load only: a key the node never created is one it does not allow.
+		path := filepath.Join(*basePath, filepath.FromSlash(p2p.BuilderIdentityFile))
+		if key, err = p2p.LoadNodeKeyFile(path); err != nil {
+			return fail(2, "--base-path: %v (start the node with this base path first)", err)
+		}
+	}
+	ans, err := fetch(*ai, g, rp, *timeout, *fallback, key)
 	elapsed := time.Since(start)
 	data, m := ans.Data, ans.Map
 	fellBack := false
@@ -235,8 +253,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 // With fallback it asks for the parent header along with any error
 // (inherentclient.Fetch); without, it sends the protocol's first request
 // form, which every node version answers.
-func fetch(ai peer.AddrInfo, g, rp types.Hash, timeout time.Duration, fallback bool) (inherentclient.Answer, error) {
-	h, err := libp2p.New(libp2p.NoListenAddrs, libp2p.DisableRelay())
+func fetch(ai peer.AddrInfo, g, rp types.Hash, timeout time.Duration, fallback bool, key crypto.PrivKey) (inherentclient.Answer, error) {
+	opts := []libp2p.Option{libp2p.NoListenAddrs, libp2p.DisableRelay()}
+	if key != nil {
+		opts = append(opts, libp2p.Identity(key))
+	}
+	h, err := libp2p.New(opts...)
 	if err != nil {
 		return inherentclient.Answer{}, fmt.Errorf("libp2p: %w", err)
 	}

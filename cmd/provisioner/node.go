@@ -16,6 +16,7 @@ import (
 
 	logging "github.com/ipfs/go-log/v2"
 	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/polkadot-provisioner/provisioner/p2p"
 	"github.com/polkadot-provisioner/provisioner/testnet"
@@ -58,6 +59,14 @@ Flags (Polkadot's names are accepted where they exist):
                           a bare level sets every subsystem (repeatable; applied
                           after --log-level). Subsystems: node, p2p, provisioner,
                           testnet, and libp2p's (pubsub, swarm2, ...)
+  --builder-peer PEERID   also serve the inherent and author protocols to this
+                          block builder (repeatable); the node's own builder key,
+                          DIR/builder/secret_ed25519 of --base-path (created at
+                          start, used by blockbuilder --base-path DIR), is always
+                          allowed; nobody else is served
+  --trusted-peer PEERID   admit this peer to gossip without a validator record,
+                          e.g. an observer (repeatable); other peers gossip only
+                          with a record signed by a session validator key
   --adversary             misbehave (for fault-injection runs)
   --version               print the version and exit
 ` + exitStatusText
@@ -88,6 +97,7 @@ type nodeFlags struct {
 	bootnodes                 []string
 	metricsAddr               string // "" = no HTTP server
 	pprof, adversary          bool
+	builderPeers, trusted     []peer.ID
 	validator                 int
 	prePropose                time.Duration
 	logLevel                  string
@@ -138,6 +148,18 @@ func parseNodeFlags(args []string) (*nodeFlags, error) {
 	fs.Func("l", "", logFlag)
 	fs.Func("log", "", logFlag)
 	fs.BoolVar(&f.adversary, "adversary", false, "")
+	peerFlag := func(dst *[]peer.ID) func(string) error {
+		return func(s string) error {
+			id, err := peer.Decode(strings.TrimSpace(s))
+			if err != nil {
+				return fmt.Errorf("not a peer id: %w", err)
+			}
+			*dst = append(*dst, id)
+			return nil
+		}
+	}
+	fs.Func("builder-peer", "", peerFlag(&f.builderPeers))
+	fs.Func("trusted-peer", "", peerFlag(&f.trusted))
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil, errHelp
@@ -267,6 +289,7 @@ func runNode(e *env, args []string) error {
 		Genesis: g, Validator: f.validator, KeyURI: f.key, BasePath: f.base, NodeKey: key,
 		ListenAddrs: f.listen, Bootnodes: f.bootnodes, Registerer: m.reg,
 		LibP2PMetrics: m.reg, PrePropose: f.prePropose, Adversary: f.adversary,
+		BuilderPeers: f.builderPeers, TrustedPeers: f.trusted,
 	})
 	if err != nil {
 		return err

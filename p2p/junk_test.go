@@ -1,0 +1,194 @@
+package p2p
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/polkadot-provisioner/provisioner/codec"
+	"github.com/polkadot-provisioner/provisioner/types"
+)
+
+func TestJunkPenalty(t *testing.T) {
+	cases := []struct {
+		name  string
+		junk  int
+		after time.Duration
+		want  float64
+	}{
+		{"within the grace", 16, 0, 0},
+		{"past the grace", 20, 0, -8},
+		{"graylist reach", 56, 0, -80},
+		{"one half-life later", 40, time.Minute, -8},
+		{"decayed under the grace", 20, time.Minute, 0},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := &Config{}
+			cfg.Admission = AdmissionConfig{JunkGrace: 16, JunkWeight: -2, JunkHalfLife: time.Minute}
+			a := newAdmission(cfg, nil)
+			now := time.Unix(1000, 0)
+			a.now = func() time.Time { return now }
+			for i := 0; i < tc.junk; i++ {
+				a.addJunk("p", 1)
+			}
+			now = now.Add(tc.after)
+			if got := a.junkPenalty("p"); got != tc.want {
+				t.Fatalf("penalty %v, want %v", got, tc.want)
+			}
+			if got := a.appScore("p"); got != tc.want {
+				t.Fatalf("open admission: app score %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestStrangerScoreBelowGraylist(t *testing.T) {
+	cfg := &Config{TrustedPeers: []peer.ID{"trusted"}}
+	cfg.Admission = AdmissionConfig{RequireRecords: true, MaxPeersPerValidator: 1}
+	a := newAdmission(cfg, nil)
+	if got := a.appScore("stranger"); got != strangerScore {
+		t.Fatalf("stranger %v, want %v", got, strangerScore)
+	}
+	if got := a.appScore("trusted"); got != 0 {
+		t.Fatalf("trusted %v, want 0", got)
+	}
+	if !a.setVerified("v", PeerValidator{Index: 1, Session: 7}, nil) {
+		t.Fatal("record refused")
+	}
+	if got := a.appScore("v"); got != 0 {
+		t.Fatalf("validator %v, want 0", got)
+	}
+	// A second peer id for the same validator, over the quota of 1.
+	if a.setVerified("v2", PeerValidator{Index: 1, Session: 7}, nil) {
+		t.Fatal("a second peer id admitted for one validator, quota 1")
+	}
+	if got := a.appScore("v2"); got != strangerScore {
+		t.Fatalf("second identity %v, want the stranger score", got)
+	}
+}
+
+// TestSecondBitfieldChecked: a second, different bitfield for a validator
+// is checked before it is ignored: a forged one is rejected (it costs its
+// sender), a genuine equivocation is ignored.
+func TestSecondBitfieldChecked(t *testing.T) {
+	f := testFixture(t)
+	leaf := leafHash(1)
+	v := &validators{chain: newFakeChain(f, leaf), lim: DefaultLimits()}
+	first := f.bitfield(leaf, 0, "10000")
+	second := f.bitfield(leaf, 0, "01000")
+	forged := second
+	forged.Bitfield.Signature[3] ^= 0xff
+	cases := []struct {
+		name   string
+		msg    BitfieldMessage
+		res    Result
+		reason string
+	}{
+		{"first", first, Accept, ""},
+		{"forged second", forged, Reject, ReasonBadSignature},
+		{"genuine second", second, Ignore, ReasonSecondBitfield},
+		{"duplicate", first, Ignore, ReasonDuplicate},
+	}
+	for _, tc := range cases {
+		_, res, reason := v.validateBitfield(types.Encode(&tc.msg))
+		if res != tc.res || reason != tc.reason {
+			t.Fatalf("%s: %v/%q, want %v/%q", tc.name, res, reason, tc.res, tc.reason)
+		}
+	}
+}
+
+// TestOversizeBitfieldRejected: the bitfield topic takes a few KiB, not
+// the 4 MiB of the backed-candidate topic.
+func TestOversizeBitfieldRejected(t *testing.T) {
+	f := testFixture(t)
+	leaf := leafHash(1)
+	ev := newEvents()
+	n := newTestNode(t, newFakeChain(f, leaf), nil, func(c *Config) { c.ValidationHook = ev.hook })
+	raw := newRawPeer(t)
+	raw.link(t, n)
+	lim := DefaultLimits().Bitfield.MaxMessageSize
+	if lim != 4<<10 {
+		t.Fatalf("bitfield limit %d, want 4096", lim)
+	}
+	cases := []struct {
+		size   int
+		reason string
+	}{
+		{lim, ReasonTrailingBytes}, // within the limit: decoded, and refused for what it is
+		{lim + 1, ReasonOversize},
+		{64 << 10, ReasonOversize},
+	}
+	for i, tc := range cases {
+		data := make([]byte, tc.size)
+		data[0] = byte(i + 1) // distinct messages
+		raw.send(t, KindBitfield, data)
+		got := ev.waitFrom(t, raw.h.ID(), i, 10*time.Second)
+		if got.Result != Reject || got.Reason != tc.reason {
+			t.Fatalf("%d bytes: %v/%s, want reject/%s", tc.size, got.Result, got.Reason, tc.reason)
+		}
+	}
+	if max := n.cfg.Limits.maxFrame(); max != 4<<20+frameSlack {
+		t.Fatalf("frame limit %d, want the largest topic's %d + %d", max, 4<<20, frameSlack)
+	}
+}
+
+// TestFrameGuard: a frame header over the sender's limit or the budget
+// fails before gossipsub allocates; a completed frame frees its bytes.
+func TestFrameGuard(t *testing.T) {
+	prefix := func(n int) []byte {
+		w := codec.NewWriter(10)
+		for n >= 0x80 {
+			w.U8(byte(n) | 0x80)
+			n >>= 7
+		}
+		w.U8(byte(n))
+		return w.Bytes()
+	}
+	admitted := map[peer.ID]bool{"validator": true}
+	cases := []struct {
+		name    string
+		from    peer.ID
+		pre     int // bytes the peer has in flight on another stream
+		frames  [][]byte
+		wantErr error
+		inUse   int
+	}{
+		{"stranger small frame", "stranger", 0, [][]byte{prefix(100), make([]byte, 100)}, nil, 0},
+		{"stranger large frame", "stranger", 0, [][]byte{prefix(64<<10 + 1)}, ErrFrameTooLarge, 0},
+		{"validator large frame", "validator", 0, [][]byte{prefix(1 << 20), make([]byte, 10)}, nil, 1 << 20},
+		{"validator frames in a row", "validator", 0, [][]byte{prefix(3 << 20), make([]byte, 3<<20), prefix(3 << 20)}, nil, 3 << 20},
+		{"validator over the frame limit", "validator", 0, [][]byte{prefix(4<<20 + 1)}, ErrFrameTooLarge, 0},
+		{"validator over its budget", "validator", 2 << 20, [][]byte{prefix(3 << 20)}, ErrFrameBudget, 2 << 20},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			g := &frameGuard{
+				cfg:      &FrameConfig{Timeout: time.Second, MinRate: 1 << 20, StrangerMax: 64 << 10},
+				maxFrame: 4 << 20, budget: newFrameBudget(4<<20, 64<<20),
+				admitted: func(p peer.ID) bool { return admitted[p] },
+			}
+			if tc.pre > 0 && !g.budget.reserve(tc.from, tc.pre) {
+				t.Fatal("pre-reservation refused")
+			}
+			fs := &frameStream{g: g, peer: tc.from}
+			var err error
+			for _, b := range tc.frames {
+				if err = fs.follow(b); err != nil {
+					break
+				}
+			}
+			if !errors.Is(err, tc.wantErr) && !(err == nil && tc.wantErr == nil) {
+				t.Fatalf("err %v, want %v", err, tc.wantErr)
+			}
+			if err != nil {
+				fs.releaseAll()
+			}
+			if got := g.budget.inUse(); got != tc.inUse {
+				t.Fatalf("bytes in use %d, want %d", got, tc.inUse)
+			}
+		})
+	}
+}

@@ -1,0 +1,242 @@
+package p2p
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/polkadot-provisioner/provisioner/types"
+)
+
+// Parking: gossip for a leaf can outrun the leaf's announcement. Topic
+// validation must not wait for the leaf (a waiting validator holds one of
+// the topic's validation slots, and a burst of messages for leaves that
+// never come starves everyone's bitfields), so the validator ignores the
+// message at once and hands its bytes here, outside the pipeline. When the
+// leaf arrives (Node.LeafActivated, or the park loop's poll of the chain
+// view) the bytes are published again locally: they go through this
+// node's own validation and, if accepted, reach the sink and are relayed.
+// What waits longer than ParkConfig.Window is dropped and counted as junk
+// against its sender.
+
+// KnownBlocks is optional for a ChainView: one that implements it tells
+// blocks it has seen (a past leaf, an ancestor) from blocks it has not.
+// A message for a known block that is not an active leaf is late, not
+// early: it is ignored without parking.
+type KnownBlocks interface {
+	KnownBlock(hash types.Hash) bool
+}
+
+// parkedMsg is one parked message.
+type parkedMsg struct {
+	kind Kind
+	rp   types.Hash
+	from peer.ID
+	data []byte
+	at   time.Time
+}
+
+// parkingLot is the bounded per-peer buffer.
+type parkingLot struct {
+	cfg *ParkConfig
+
+	mu    sync.Mutex
+	peers map[peer.ID][]parkedMsg
+	bytes map[peer.ID]int
+	total int
+}
+
+func newParkingLot(cfg *ParkConfig) *parkingLot {
+	return &parkingLot{cfg: cfg, peers: make(map[peer.ID][]parkedMsg), bytes: make(map[peer.ID]int)}
+}
+
+// park keeps a copy of data; false when p's share or the total is full.
+func (l *parkingLot) park(m parkedMsg) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := len(m.data)
+	if len(l.peers[m.from]) >= l.cfg.PerPeer || l.bytes[m.from]+n > l.cfg.PerPeerBytes || l.total+n > l.cfg.TotalBytes {
+		return false
+	}
+	// pubsub owns the message's buffer; keep our own.
+	m.data = append([]byte(nil), m.data...)
+	l.peers[m.from] = append(l.peers[m.from], m)
+	l.bytes[m.from] += n
+	l.total += n
+	return true
+}
+
+// take removes and returns the messages that ready reports ready, and the
+// ones older than window (expired).
+func (l *parkingLot) take(now time.Time, window time.Duration, ready func(types.Hash) bool) (replay, expired []parkedMsg) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	// Ask the view once per relay parent.
+	answers := make(map[types.Hash]bool)
+	for p, msgs := range l.peers {
+		keep := msgs[:0]
+		for _, m := range msgs {
+			ok, asked := answers[m.rp]
+			if !asked {
+				ok = ready(m.rp)
+				answers[m.rp] = ok
+			}
+			switch {
+			case ok:
+				replay = append(replay, m)
+			case now.Sub(m.at) >= window:
+				expired = append(expired, m)
+			default:
+				keep = append(keep, m)
+				continue
+			}
+			l.bytes[p] -= len(m.data)
+			l.total -= len(m.data)
+		}
+		if len(keep) == 0 {
+			delete(l.peers, p)
+			delete(l.bytes, p)
+		} else {
+			l.peers[p] = keep
+		}
+	}
+	return replay, expired
+}
+
+// size reports the parked messages and bytes.
+func (l *parkingLot) size() (msgs, bytes int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, ms := range l.peers {
+		msgs += len(ms)
+	}
+	return msgs, l.total
+}
+
+// relayParentOf reads the relay parent that leads the bitfield and
+// backed-candidate messages (wire.go), without decoding the rest.
+func relayParentOf(data []byte) (types.Hash, bool) {
+	var rp types.Hash
+	if len(data) < len(rp) {
+		return rp, false
+	}
+	copy(rp[:], data)
+	return rp, true
+}
+
+// Junk weights: how much each kind of junk counts (junk.go's grace and
+// weight turn counts into score).
+const (
+	junkExpired      = 1  // parked for a leaf that never came
+	junkParkFull     = 1  // more early messages than the buffer holds
+	junkIgnored      = 1  // unknown session, duplicate, second bitfield
+	junkReplayReject = 10 // parked, then provably bad once judged
+)
+
+// maybePark is called by topic validation for each outcome: it parks
+// early messages of admitted peers and counts junk. It never blocks.
+func (n *Node) maybePark(k Kind, from peer.ID, res Result, reason string, data []byte) {
+	if from == n.host.ID() {
+		return
+	}
+	switch reason {
+	case ReasonNotActiveLeaf:
+		if k != KindBitfield && k != KindBackedCandidate {
+			return
+		}
+		rp, ok := relayParentOf(data)
+		if !ok {
+			return
+		}
+		if kb, ok := n.cfg.Chain.(KnownBlocks); ok && kb.KnownBlock(rp) {
+			return // late, not early: free, honest peers race leaf changes
+		}
+		if !n.adm.admitted(from) {
+			return
+		}
+		if !n.park.park(parkedMsg{kind: k, rp: rp, from: from, data: data, at: time.Now()}) {
+			n.m.parked.WithLabelValues("full").Inc()
+			n.adm.addJunk(from, junkParkFull)
+			return
+		}
+		n.m.parked.WithLabelValues("parked").Inc()
+		select {
+		case n.parkKick <- struct{}{}:
+		default:
+		}
+	case ReasonUnknownSession, ReasonDuplicate, ReasonSecondBitfield:
+		n.adm.addJunk(from, junkIgnored)
+	}
+}
+
+// LeafActivated tells the node that rp became an active leaf of its chain
+// view, so that messages parked for it are replayed now rather than at
+// the next poll. It never blocks.
+func (n *Node) LeafActivated(rp types.Hash) {
+	select {
+	case n.parkKick <- struct{}{}:
+	default:
+	}
+}
+
+// parkPoll is how often the park loop asks the chain view about parked
+// relay parents when nobody calls LeafActivated.
+const parkPoll = 100 * time.Millisecond
+
+// parkLoop replays and expires parked messages.
+func (n *Node) parkLoop() {
+	defer n.wg.Done()
+	t := time.NewTicker(parkPoll)
+	defer t.Stop()
+	for {
+		select {
+		case <-n.ctx.Done():
+			return
+		case <-t.C:
+		case <-n.parkKick:
+		}
+		n.processParked()
+	}
+}
+
+func (n *Node) processParked() {
+	replay, expired := n.park.take(time.Now(), n.cfg.Park.Window, func(rp types.Hash) bool {
+		_, ok := n.cfg.Chain.Leaf(rp)
+		return ok
+	})
+	for _, m := range expired {
+		n.m.parked.WithLabelValues("expired").Inc()
+		n.adm.addJunk(m.from, junkExpired)
+	}
+	for _, m := range replay {
+		if n.ctx.Err() != nil {
+			return
+		}
+		n.replayParked(m)
+	}
+}
+
+// replayParked publishes a parked message locally: our own validators
+// judge it (now that the leaf is known), and an accepted one is delivered
+// and relayed as if it had just arrived.
+func (n *Node) replayParked(m parkedMsg) {
+	vd := &verdict{}
+	ctx, cancel := context.WithTimeout(n.ctx, n.cfg.ValidateTimeout)
+	defer cancel()
+	err := n.topics[m.kind].Publish(ctx, m.data, pubsub.WithValidatorData(vd))
+	var ve pubsub.ValidationError
+	switch {
+	case err == nil:
+		n.m.parked.WithLabelValues("replayed").Inc()
+	case errors.As(err, &ve) && vd.result == Reject:
+		n.m.parked.WithLabelValues("rejected").Inc()
+		n.adm.addJunk(m.from, junkReplayReject)
+	default:
+		// Ignored (a duplicate of a copy that came meanwhile) or closing.
+		n.m.parked.WithLabelValues("ignored").Inc()
+	}
+}

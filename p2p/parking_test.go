@@ -1,0 +1,167 @@
+package p2p
+
+import (
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/polkadot-provisioner/provisioner/types"
+)
+
+// TestParkedDeliveredWhenLeafArrives: a bitfield for a leaf the node does
+// not know yet is ignored at once, parked, and delivered when the leaf
+// activates.
+func TestParkedDeliveredWhenLeafArrives(t *testing.T) {
+	f := testFixture(t)
+	leaf := leafHash(1)
+	chain := newFakeChain(f)
+	sink := newRecSink()
+	ev := newEvents()
+	n := newTestNode(t, chain, sink, func(c *Config) { c.ValidationHook = ev.hook; c.Park.Window = time.Minute })
+	raw := newRawPeer(t)
+	raw.link(t, n)
+	m := f.bitfield(leaf, 3, "10100")
+	raw.send(t, KindBitfield, types.Encode(&m))
+	got := ev.waitFrom(t, raw.h.ID(), 0, 10*time.Second)
+	if got.Result != Ignore || got.Reason != ReasonNotActiveLeaf {
+		t.Fatalf("first outcome %v/%s, want ignore/%s", got.Result, got.Reason, ReasonNotActiveLeaf)
+	}
+	waitUntil(t, 5*time.Second, "the message parked", func() bool {
+		msgs, _ := n.park.size()
+		return msgs == 1
+	})
+	chain.activate(leaf)
+	n.LeafActivated(leaf)
+	select {
+	case d := <-sink.ch:
+		if d.RelayParent != leaf || d.Bitfield.ValidatorIndex != 3 {
+			t.Fatalf("delivered %s/%d, want %s/3", d.RelayParent, d.Bitfield.ValidatorIndex, leaf)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("parked bitfield not delivered after its leaf arrived")
+	}
+	if msgs, bytes := n.park.size(); msgs != 0 || bytes != 0 {
+		t.Fatalf("parking holds %d messages, %d bytes after the replay, want 0, 0", msgs, bytes)
+	}
+	if got := counterOf(t, n.m.parked.WithLabelValues("replayed")); got != 1 {
+		t.Fatalf("replayed = %v, want 1", got)
+	}
+}
+
+// TestParkedDroppedAfterWindow: a leaf that never comes: the message is
+// dropped after the window, never delivered, and counted as junk.
+func TestParkedDroppedAfterWindow(t *testing.T) {
+	f := testFixture(t)
+	sink := newRecSink()
+	n := newTestNode(t, newFakeChain(f), sink, func(c *Config) { c.Park.Window = 100 * time.Millisecond })
+	raw := newRawPeer(t)
+	raw.link(t, n)
+	m := f.bitfield(leafHash(9), 3, "10100")
+	raw.send(t, KindBitfield, types.Encode(&m))
+	waitUntil(t, 10*time.Second, "the parked message expired", func() bool {
+		return counterOf(t, n.m.parked.WithLabelValues("expired")) == 1
+	})
+	if msgs, _ := n.park.size(); msgs != 0 {
+		t.Fatalf("%d messages still parked", msgs)
+	}
+	n.adm.mu.Lock()
+	j := n.adm.junk[raw.h.ID()]
+	n.adm.mu.Unlock()
+	if j == nil || j.n != junkExpired {
+		t.Fatalf("junk of the sender = %+v, want %d", j, junkExpired)
+	}
+	select {
+	case d := <-sink.ch:
+		t.Fatalf("delivered %+v", d)
+	default:
+	}
+}
+
+func TestParkingLotBounds(t *testing.T) {
+	cfg := &ParkConfig{PerPeer: 2, PerPeerBytes: 100, TotalBytes: 150}
+	cases := []struct {
+		name string
+		from string
+		size int
+		ok   bool
+	}{
+		{"first", "a", 40, true},
+		{"second", "a", 40, true},
+		{"third over the per-peer count", "a", 1, false},
+		{"over the per-peer bytes", "b", 101, false},
+		{"other peer", "b", 60, true},
+		{"over the total", "c", 20, false},
+	}
+	l := newParkingLot(cfg)
+	for _, tc := range cases {
+		if got := l.park(parkedMsg{from: peer.ID(tc.from), data: make([]byte, tc.size)}); got != tc.ok {
+			t.Fatalf("%s: park = %v, want %v", tc.name, got, tc.ok)
+		}
+	}
+	if msgs, bytes := l.size(); msgs != 3 || bytes != 140 {
+		t.Fatalf("size %d msgs %d bytes, want 3, 140", msgs, bytes)
+	}
+}
+
+// blockingChain is a ChainView whose Leaf never returns for one relay
+// parent until released: a broken view. Every other answer is from memory.
+type blockingChain struct {
+	*fakeChain
+	stuck   types.Hash
+	release chan struct{}
+	mu      sync.Mutex
+	blocked int
+}
+
+func (c *blockingChain) Leaf(rp types.Hash) (LeafInfo, bool) {
+	if rp == c.stuck {
+		c.mu.Lock()
+		c.blocked++
+		c.mu.Unlock()
+		<-c.release
+		return LeafInfo{}, false
+	}
+	return c.fakeChain.Leaf(rp)
+}
+
+// TestValidationNotStarvedByBlockingView: even with a chain view that
+// blocks for one relay parent (a bug the contract forbids), a burst of
+// messages for it does not keep other messages from being validated and
+// delivered: every honest bitfield arrives.
+func TestValidationNotStarvedByBlockingView(t *testing.T) {
+	f := testFixture(t)
+	leaf := leafHash(1)
+	chain := &blockingChain{fakeChain: newFakeChain(f, leaf), stuck: leafHash(66), release: make(chan struct{})}
+	sink := newRecSink()
+	n := newTestNode(t, chain, sink, func(c *Config) { c.ValidateTimeout = 200 * time.Millisecond })
+	t.Cleanup(func() { close(chain.release) })
+	raw := newRawPeer(t)
+	raw.link(t, n)
+	for i := 0; i < 50; i++ {
+		m := f.bitfield(chain.stuck, types.ValidatorIndex(i%10), "10100")
+		m.Bitfield.Signature[0] ^= byte(i + 1) // distinct bytes, distinct ids
+		raw.send(t, KindBitfield, types.Encode(&m))
+	}
+	waitUntil(t, 10*time.Second, "the stuck validations", func() bool {
+		chain.mu.Lock()
+		defer chain.mu.Unlock()
+		return chain.blocked == 50
+	})
+	for v := 0; v < 10; v++ {
+		m := f.bitfield(leaf, types.ValidatorIndex(v), "10100")
+		raw.send(t, KindBitfield, types.Encode(&m))
+	}
+	seen := map[types.ValidatorIndex]bool{}
+	deadline := time.After(10 * time.Second)
+	for len(seen) < 10 {
+		select {
+		case d := <-sink.ch:
+			seen[d.Bitfield.ValidatorIndex] = true
+		case <-deadline:
+			t.Fatalf("%d of 10 honest bitfields delivered behind 50 stuck validations", len(seen))
+		}
+	}
+
+}
