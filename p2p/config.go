@@ -3,9 +3,11 @@ package p2p
 import (
 	"errors"
 	"fmt"
+	libp2pmetrics "github.com/libp2p/go-libp2p/core/metrics"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -97,7 +99,27 @@ type GossipConfig struct {
 	// square of the count (default -10: a peer with no credit is graylisted
 	// after 3 rejected messages, one with full credit after 4).
 	InvalidMessageWeight float64
+	// BatchVerify checks the signatures of gossiped bitfields and backed
+	// candidates in batches (batcher.go): about twice the throughput
+	// under a burst, for a wait of at most BatchWait. On by default.
+	BatchVerify BatchVerifyMode
+	// BatchMax caps the signatures of one batch (default 256, where the
+	// batch equation has most of its gain); BatchWait is how long a batch
+	// may wait for more after its first request when others are queued
+	// (default 2 ms). A lone request is verified at once.
+	BatchMax  int
+	BatchWait time.Duration
 }
+
+// BatchVerifyMode turns batched signature verification on or off; the
+// zero value is the default, on.
+type BatchVerifyMode int8
+
+const (
+	BatchVerifyDefault BatchVerifyMode = iota // on
+	BatchVerifyOn
+	BatchVerifyOff
+)
 
 // Thresholds are the gossipsub peer-score thresholds.
 type Thresholds struct {
@@ -219,6 +241,29 @@ type Config struct {
 	// port 30333 of every interface). Use /ip4/127.0.0.1/tcp/0 and
 	// /ip4/127.0.0.1/udp/0/quic-v1 for tests.
 	ListenAddrs []string
+	// Host, when set, is the libp2p host the node runs on instead of one
+	// it builds: a mocknet host of an emulated network (the testnet's
+	// --latency and --bandwidth), whose links carry the delays. The node
+	// takes it over: Close closes it, and so does New when it fails. The
+	// host's identity is the node's; PrivateKey, BasePath's key and
+	// ListenAddrs are not used for it, and LibP2PMetrics is not wired.
+	//
+	// The node's own host has a connection gater, a resource manager and
+	// a connection manager sized by this Config; a supplied host keeps
+	// its own (a mocknet host has none of the three: no gater hook, an
+	// unlimited resource manager, a connection manager that never trims),
+	// and the node protects peers in whatever manager it has. Admission
+	// still holds at the gossip layer: strangers get the application
+	// score floor (no gossip, no mesh, no IHAVE), builder protocols check
+	// BuilderPeers per stream, and graylisted peers are banned and
+	// disconnected. What is lost is refusal at connection time: banned
+	// peers may reconnect (and are disconnected again at the next score
+	// inspection), the stranger quotas (MaxStrangers, MaxPending) do not
+	// bound connections, and the per-peer memory and stream limits are
+	// gone. Streams of a mocknet host also ignore deadlines, so the read
+	// timeouts of records, requests and frames do not bound a peer that
+	// stalls: emulate honest networks with it, not hostile ones.
+	Host host.Host
 	// Bootnodes are multiaddrs ending in /p2p/<peer id>; the node keeps
 	// trying to stay connected to them.
 	Bootnodes []string
@@ -264,6 +309,9 @@ type Config struct {
 	// count every host of the process: set it for one node per process
 	// only (the provisioner node command), never for in-process testnets.
 	LibP2PMetrics prometheus.Registerer
+	// BandwidthReporter, when set, hears the bytes of every libp2p stream
+	// (libp2p.BandwidthReporter); testnet.ByteCounter exports them.
+	BandwidthReporter libp2pmetrics.Reporter
 
 	// SessionKey is this node's validator identity: when set, the node
 	// answers the validator-record protocol with a record signed by it.
@@ -337,6 +385,8 @@ func (c *Config) setDefaults() error {
 	if c.Gossip.InvalidMessageWeight >= 0 {
 		c.Gossip.InvalidMessageWeight = -10
 	}
+	def(&c.Gossip.BatchMax, 256)
+	defD(&c.Gossip.BatchWait, 2*time.Millisecond)
 	def(&c.Inherent.MaxPerPeer, 4)
 	defD(&c.Inherent.DefaultHold, 2*time.Second)
 	defD(&c.Inherent.MaxHold, 10*time.Second)

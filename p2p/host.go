@@ -290,6 +290,9 @@ func newHost(c *Config, key crypto.PrivKey, gater coreconnmgr.ConnectionGater) (
 	} else {
 		opts = append(opts, libp2p.DisableMetrics())
 	}
+	if c.BandwidthReporter != nil {
+		opts = append(opts, libp2p.BandwidthReporter(c.BandwidthReporter))
+	}
 	h, err := libp2p.New(opts...)
 	if err != nil {
 		cm.Close()

@@ -35,9 +35,29 @@ type metrics struct {
 	admission       *prometheus.CounterVec // event
 	unauthorized    prometheus.Counter
 
+	// Batched signature verification (batcher.go).
+	batchSize   prometheus.Histogram // signatures per batch a worker verified
+	batchFailed prometheus.Counter   // batches whose equation failed
+	queueWait   prometheus.Histogram // enqueue to pick-up by a worker
+	sigTimeouts prometheus.Counter   // validators that stopped waiting
+	sigInline   [numInlineCauses]prometheus.Counter
+
 	// Pre-resolved children for the hot path.
 	accepted [numKinds]prometheus.Counter
 }
+
+// Causes of verifying a gossip message's signatures on its validator's
+// own goroutine instead of in a batch
+// (provisioner_p2p_sig_inline_total{cause}).
+const (
+	inlineFull     = iota // the batch queue was full
+	inlineSuspect         // the sender recently sent a bad signature
+	inlineStopped         // the batcher has stopped (node closing)
+	inlineDisabled        // GossipConfig.BatchVerify is off
+	numInlineCauses
+)
+
+var inlineCauseNames = [numInlineCauses]string{"full", "suspect", "stopped", "disabled"}
 
 func newMetrics(reg prometheus.Registerer) *metrics {
 	m := &metrics{
@@ -90,6 +110,31 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		Name: "provisioner_p2p_genesis_mismatch_total",
 		Help: "Peers identified as running this protocol on another network (another genesis).",
 	}, nil)
+	batchSize := prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name: "provisioner_p2p_sig_batch_size",
+		Help: "Signatures verified together by a batch worker (1: a lone request, verified at once).",
+		// Powers of two up to twice the default GossipConfig.BatchMax (a
+		// backed candidate with many votes is never split).
+		Buckets: prometheus.ExponentialBuckets(1, 2, 10),
+	})
+	batchFailed := prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "provisioner_p2p_sig_batch_failed_total",
+		Help: "Signature batches with a bad signature, whose items were then checked one by one.",
+	})
+	queueWait := prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name: "provisioner_p2p_sig_queue_wait_seconds",
+		Help: "Time a signature request waited in the batch queue before a worker took it.",
+		// 10 us to about 80 ms: the batch wait is a few ms.
+		Buckets: prometheus.ExponentialBuckets(10e-6, 2, 14),
+	})
+	sigTimeouts := prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "provisioner_p2p_sig_verify_timeouts_total",
+		Help: "Gossip messages ignored because their batched signature check did not answer within the validation timeout.",
+	})
+	sigInline := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "provisioner_p2p_sig_inline_total",
+		Help: "Gossip signature checks done by the validator itself instead of a batch, by cause (full, suspect, stopped, disabled).",
+	}, []string{"cause"})
 	if reg != nil {
 		m.results = register(reg, m.results)
 		m.rejected = register(reg, m.rejected)
@@ -103,6 +148,15 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		m.frames = register(reg, m.frames)
 		m.admission = register(reg, m.admission)
 		unauthorized = register(reg, unauthorized)
+		batchSize = registerAs(reg, batchSize)
+		batchFailed = registerAs(reg, batchFailed)
+		queueWait = registerAs(reg, queueWait)
+		sigTimeouts = registerAs(reg, sigTimeouts)
+		sigInline = register(reg, sigInline)
+	}
+	m.batchSize, m.batchFailed, m.queueWait, m.sigTimeouts = batchSize, batchFailed, queueWait, sigTimeouts
+	for c, name := range inlineCauseNames {
+		m.sigInline[c] = sigInline.WithLabelValues(name)
 	}
 	m.genesisMismatch = genesisMismatch.WithLabelValues()
 	m.unauthorized = unauthorized.WithLabelValues()
@@ -123,12 +177,12 @@ var decodeReasons = []string{ReasonDecode, ReasonOversize, ReasonLimit, ReasonNo
 var topicReasons = [numKinds]struct{ reject, ignore []string }{
 	KindBitfield: {
 		reject: []string{ReasonValidatorIndex, ReasonBitfieldLength, ReasonBadSignature},
-		ignore: []string{ReasonNotActiveLeaf, ReasonDuplicate, ReasonSecondBitfield},
+		ignore: []string{ReasonNotActiveLeaf, ReasonDuplicate, ReasonSecondBitfield, ReasonVerifyTimeout},
 	},
 	KindBackedCandidate: {
 		reject: []string{ReasonCoreIndex, ReasonSession, ReasonDescriptorVersion, ReasonNotEnoughVotes,
 			ReasonValidatorIndex, ReasonBadSignature, ReasonVotesMismatch},
-		ignore: []string{ReasonNotActiveLeaf, ReasonRelayParent, ReasonUnknownGroup},
+		ignore: []string{ReasonNotActiveLeaf, ReasonRelayParent, ReasonUnknownGroup, ReasonVerifyTimeout},
 	},
 	KindDispute: {
 		reject: []string{ReasonEmpty, ReasonValidatorIndex, ReasonBadSignature},
@@ -189,10 +243,15 @@ func (m *metrics) precreate() {
 // register registers c, or reuses the collector already registered under
 // the same description (several nodes on one Registerer).
 func register(reg prometheus.Registerer, c *prometheus.CounterVec) *prometheus.CounterVec {
+	return registerAs(reg, c)
+}
+
+// registerAs is register for any kind of collector.
+func registerAs[C prometheus.Collector](reg prometheus.Registerer, c C) C {
 	if err := reg.Register(c); err != nil {
 		var are prometheus.AlreadyRegisteredError
 		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(*prometheus.CounterVec); ok {
+			if existing, ok := are.ExistingCollector.(C); ok {
 				return existing
 			}
 		}

@@ -11,12 +11,12 @@ import (
 	logging "github.com/ipfs/go-log/v2"
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	pb "github.com/libp2p/go-libp2p-pubsub/pb"
+	coreconnmgr "github.com/libp2p/go-libp2p/core/connmgr"
 	"github.com/libp2p/go-libp2p/core/event"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/peerstore"
-	"github.com/libp2p/go-libp2p/p2p/net/connmgr"
 	"golang.org/x/crypto/blake2b"
 
 	"github.com/polkadot-provisioner/provisioner/codec"
@@ -35,7 +35,7 @@ const maxRecordExchanges = 16
 type Node struct {
 	cfg  Config
 	host host.Host
-	cm   *connmgr.BasicConnMgr
+	cm   coreconnmgr.ConnManager // the host's (Config.Host) or one newHost made
 	ps   *pubsub.PubSub
 	m    *metrics
 	vals *validators
@@ -85,7 +85,15 @@ type Node struct {
 // New starts a node: it listens, joins the topics, registers the protocols
 // and starts connecting to the bootnodes in the background. ctx is only
 // checked at start-up; the node runs until Close.
-func New(ctx context.Context, cfg Config) (*Node, error) {
+func New(ctx context.Context, cfg Config) (_ *Node, err error) {
+	if cfg.Host != nil {
+		// A supplied host is the node's from here on, even when New fails.
+		defer func() {
+			if err != nil {
+				_ = cfg.Host.Close()
+			}
+		}()
+	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -109,7 +117,7 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 		cfg.TrustedPeers = append(cfg.TrustedPeers, ai.ID)
 	}
 	adm := newAdmission(&cfg, append(append([]peer.AddrInfo(nil), bootnodes...), direct...))
-	h, cm, err := newHost(&cfg, key, connGater{adm})
+	h, cm, err := openHost(&cfg, key, connGater{adm})
 	if err != nil {
 		return nil, err
 	}
@@ -138,6 +146,11 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 		announce: cfg.AnnouncementValidator, self: h.ID(),
 	}
 	n.vals.outcome = n.maybePark
+	if cfg.Gossip.BatchVerify != BatchVerifyOff {
+		// Its workers start with the node's other goroutines, below; a
+		// request queued before then waits for them (or its timeout).
+		n.vals.batch = newSigBatcher(n.ctx, 0, cfg.Gossip.BatchMax, cfg.Gossip.BatchWait, n.m)
+	}
 	for _, k := range Kinds {
 		n.vals.maxSize[k] = cfg.Limits.forKind(k).MaxMessageSize
 	}
@@ -192,6 +205,9 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 	go n.sweepLoop()
 	go n.parkLoop()
 	go n.admissionLoop()
+	if n.vals.batch != nil {
+		n.vals.batch.start()
+	}
 	for _, k := range Kinds {
 		n.wg.Add(1)
 		go n.deliverLoop(k)
@@ -307,7 +323,7 @@ func (n *Node) startPubSub(direct []peer.AddrInfo) error {
 	for _, k := range Kinds {
 		name := TopicName(n.cfg.Genesis, k)
 		// The timeout is a backstop: validation answers from memory.
-		if err := ps.RegisterTopicValidator(name, n.vals.topicValidator(k, n.vals.forKind(k)),
+		if err := ps.RegisterTopicValidator(name, n.vals.topicValidatorFor(k, n.vals.forKind(k)),
 			pubsub.WithValidatorTimeout(n.cfg.ValidateTimeout)); err != nil {
 			return fmt.Errorf("p2p: validator for %s: %w", name, err)
 		}
@@ -615,6 +631,9 @@ func (n *Node) Close() error {
 			}
 		}
 		n.wg.Wait()
+		if n.vals.batch != nil {
+			n.vals.batch.stop()
+		}
 		for _, t := range n.topics {
 			if t != nil {
 				_ = t.Close()

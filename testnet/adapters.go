@@ -110,9 +110,8 @@ func (s *provService) Header(h types.Hash) (types.Header, bool) {
 // netView is the network layer's view of the chain: the node's active
 // leaf (and, briefly, the one before it) with the session's keys.
 type netView struct {
-	g      *Genesis
-	chain  *Chain
-	groups [][]types.ValidatorIndex
+	g     *Genesis
+	chain *Chain
 
 	mu     sync.Mutex
 	active map[types.Hash]bool
@@ -120,7 +119,7 @@ type netView struct {
 
 func newNetView(g *Genesis, chain *Chain) *netView {
 	return &netView{
-		g: g, chain: chain, groups: g.Groups(), active: map[types.Hash]bool{},
+		g: g, chain: chain, active: map[types.Hash]bool{},
 	}
 }
 
@@ -142,7 +141,7 @@ func (v *netView) Leaf(rp types.Hash) (p2p.LeafInfo, bool) {
 	ok := v.active[rp]
 	v.mu.Unlock()
 	if ok {
-		return p2p.LeafInfo{Session: v.g.Session, Validators: v.g.Validators, NumCores: v.g.Cores}, true
+		return p2p.LeafInfo{Session: v.chain.sessionForChild(rp), Validators: v.g.Validators, NumCores: v.g.Cores}, true
 	}
 	return p2p.LeafInfo{}, false
 }
@@ -154,18 +153,26 @@ func (v *netView) KnownBlock(h types.Hash) bool { return v.chain.Has(h) }
 // BackingGroup: nodes gossip one vote each (the testnet has no statement
 // distribution), and the backing pool merges them, so one valid vote is
 // enough for the network layer.
+// The group is the runtime's for the core at rp's number + 1.
 func (v *netView) BackingGroup(rp types.Hash, core types.CoreIndex) ([]types.ValidatorIndex, int, error) {
-	if int(core) >= v.g.Cores {
-		return nil, 0, fmt.Errorf("core %d of %d", core, v.g.Cores)
+	h, _, err := v.chain.HeaderAndState(rp)
+	if err != nil {
+		return nil, 0, err
 	}
-	return v.groups[v.g.GroupForCore(core)], 1, nil
+	group, ok := v.chain.backingGroupAt(v.chain.sessionForChild(rp), core, h.Number+1)
+	if !ok {
+		return nil, 0, fmt.Errorf("%w: core %d at %s", p2p.ErrUnknownBackingGroup, core, rp)
+	}
+	return group, 1, nil
 }
 
+// SessionValidators answers for every session the best block's runtime
+// keeps: every session has the genesis validators, and a validator record
+// signed in an earlier session stays valid for the dispute period.
 func (v *netView) SessionValidators(s types.SessionIndex) ([]types.ValidatorID, bool) {
-	if s != v.g.Session {
-		return nil, false
-	}
-	return v.g.Validators, true
+	_, st := v.chain.Best()
+	vals, err := v.g.rt.SessionValidators(st, s)
+	return vals, err == nil
 }
 
 // backingPool merges the single-vote backed candidates of a group's members
@@ -173,9 +180,8 @@ func (v *netView) SessionValidators(s types.SessionIndex) ([]types.ValidatorID, 
 // job of Polkadot's candidate-backing subsystem), and attaches the
 // persisted validation data the collator built it against.
 type backingPool struct {
-	g      *Genesis
-	chain  *Chain
-	groups [][]types.ValidatorIndex
+	g     *Genesis
+	chain *Chain
 
 	mu    sync.Mutex
 	pools map[types.Hash]map[types.Hash]*pooled
@@ -189,7 +195,7 @@ type pooled struct {
 }
 
 func newBackingPool(g *Genesis, chain *Chain) *backingPool {
-	return &backingPool{g: g, chain: chain, groups: g.Groups(), pools: map[types.Hash]map[types.Hash]*pooled{}}
+	return &backingPool{g: g, chain: chain, pools: map[types.Hash]map[types.Hash]*pooled{}}
 }
 
 func (b *backingPool) prune(rp types.Hash) {
@@ -205,7 +211,14 @@ func (b *backingPool) add(rp types.Hash, c *types.BackedCandidate) *provisioner.
 	if !ok || int(core) >= b.g.Cores {
 		return nil
 	}
-	group := b.groups[b.g.GroupForCore(core)]
+	rpHeader, _, err := b.chain.HeaderAndState(c.Candidate.Descriptor.RelayParent)
+	if err != nil {
+		return nil
+	}
+	group, ok := b.chain.backingGroupAt(b.chain.sessionForChild(rp), core, rpHeader.Number+1)
+	if !ok {
+		return nil
+	}
 	hash := c.Hash()
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -228,7 +241,7 @@ func (b *backingPool) add(rp types.Hash, c *types.BackedCandidate) *provisioner.
 			vote++
 		}
 	}
-	if p.fed || len(p.votes) < b.g.MinVotes(len(group)) {
+	if p.fed || len(p.votes) < min(b.g.rt.MinimumBackingVotes(), len(group)) {
 		return nil
 	}
 	p.fed = true
@@ -240,22 +253,32 @@ func (b *backingPool) add(rp types.Hash, c *types.BackedCandidate) *provisioner.
 	return &provisioner.BackedCandidate{Candidate: merged, ValidationData: b.pvdFor(rp, c)}
 }
 
-// pvdFor finds the validation data of a candidate: the collator builds on
-// the para's tip at the relay parent, advanced once per earlier core of the
-// para (elastic scaling).
-func (b *backingPool) pvdFor(rp types.Hash, c *types.BackedCandidate) *provisioner.PersistedValidationData {
-	h, st, err := b.chain.HeaderAndState(rp)
+// pvdFor finds the validation data of a candidate gossiped for leaf: the
+// collator builds on the para's tip at the leaf (the runtime's
+// backing_constraints), advanced once per earlier core of the para
+// (elastic scaling), at the descriptor's relay parent.
+func (b *backingPool) pvdFor(leaf types.Hash, c *types.BackedCandidate) *provisioner.PersistedValidationData {
+	h, st, err := b.chain.HeaderAndState(leaf)
 	if err != nil {
 		return nil
 	}
-	para := c.Candidate.Descriptor.ParaID
-	head := st.Tip(b.g, para)
+	d := &c.Candidate.Descriptor
+	rp, _, err := b.chain.HeaderAndState(d.RelayParent)
+	if err != nil {
+		return nil
+	}
+	cons, err := b.g.rt.BackingConstraints(st, &h, d.ParaID)
+	if err != nil {
+		return nil
+	}
+	head := cons.Tip
 	for depth := 0; depth <= b.g.Cores; depth++ {
-		pvd := PVD(head, h.Number, h.StateRoot)
-		if pvd.Hash() == c.Candidate.Descriptor.PersistedValidationDataHash {
-			return &pvd
+		pvd := b.g.rt.PersistedValidationData(head, rp.Number, rp.StateRoot)
+		if pvd.Hash() == d.PersistedValidationDataHash {
+			return &provisioner.PersistedValidationData{ParentHead: pvd.ParentHead, RelayParentNumber: pvd.RelayParentNumber,
+				RelayParentStorageRoot: pvd.RelayParentStorageRoot, MaxPoVSize: pvd.MaxPoVSize}
 		}
-		head = nextHead(para, head, h.Number+1)
+		head = nextHead(d.ParaID, head, h.Number+1)
 	}
 	return nil
 }

@@ -122,19 +122,19 @@ func (n *Node) misbehave(ctx context.Context, leaf types.Hash, st *State) {
 		}
 	}
 	me := types.ValidatorIndex(n.cfg.Validator)
-	sctx := types.SigningContext{SessionIndex: n.g.Session, ParentHash: leaf}
+	sctx := types.SigningContext{SessionIndex: n.chain.sessionForChild(leaf), ParentHash: leaf}
 	msg := func(bf types.UncheckedSignedAvailabilityBitfield) []byte {
 		return types.Encode(&p2p.BitfieldMessage{RelayParent: leaf, Bitfield: bf})
 	}
 	// Forged signature.
-	forged := types.SignBitfield(n.kp, AvailabilityBitfield(st), me, sctx)
+	forged := types.SignBitfield(n.kp, AvailabilityBitfield(n.g, st), me, sctx)
 	forged.Signature[5] ^= 0xff
 	a.publish(ctx, p2p.KindBitfield, "bad_signature", msg(forged))
 	// Wrong length, correctly signed.
 	wrong := types.SignBitfield(n.kp, types.NewBitVec(n.g.Cores+3), me, sctx)
 	a.publish(ctx, p2p.KindBitfield, "bitfield_length", msg(wrong))
 	// Validator index out of range.
-	oob := types.SignBitfield(n.kp, AvailabilityBitfield(st), types.ValidatorIndex(len(n.g.Validators)+7), sctx)
+	oob := types.SignBitfield(n.kp, AvailabilityBitfield(n.g, st), types.ValidatorIndex(len(n.g.Validators)+7), sctx)
 	a.publish(ctx, p2p.KindBitfield, "validator_index", msg(oob))
 	// Equivocation: a second, different, validly signed bitfield.
 	eq := types.SignBitfield(n.kp, types.NewBitVec(n.g.Cores), me, sctx)
@@ -148,15 +148,13 @@ func (n *Node) misbehave(ctx context.Context, leaf types.Hash, st *State) {
 	a.publish(ctx, p2p.KindDispute, "garbage", junk)
 	a.publish(ctx, p2p.KindBitfield, "oversize", make([]byte, 200<<10))
 	// A backed candidate whose vote is forged.
-	groups := n.g.Groups()
 	h, _, err := n.chain.HeaderAndState(leaf)
 	if err == nil {
 		core := types.CoreIndex(int(me) % n.g.Cores)
 		if cand, err := BuildCandidate(n.g, &h, st, core); err == nil {
-			vote := BackingVote(n.kp, cand, true, n.g, leaf)
+			vote := BackingVote(n.kp, cand, true)
 			vote.Signature[0] ^= 1
-			group := groups[n.g.GroupForCore(core)]
-			if bc, err := Backed(cand, len(group), map[int]types.ValidityAttestation{0: vote}); err == nil {
+			if bc, err := Backed(cand, len(cand.Group), map[int]types.ValidityAttestation{0: vote}); err == nil {
 				a.publish(ctx, p2p.KindBackedCandidate, "bad_vote", types.Encode(&p2p.BackedCandidateMessage{RelayParent: leaf, Candidate: bc}))
 			}
 		}

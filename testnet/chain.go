@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	"github.com/polkadot-provisioner/provisioner/provisioner"
+	"github.com/polkadot-provisioner/provisioner/testnet/runtime"
 	"github.com/polkadot-provisioner/provisioner/types"
 )
 
@@ -22,24 +23,39 @@ type entry struct {
 	state  *State
 	slot   uint64
 	author types.ValidatorIndex
+	// out is what the block's inherent did (nil: adopted from its body,
+	// or genesis).
+	out *ImportResult
 }
 
 // Chain is one node's view of the relay chain: recent blocks with their
 // states, and the best block. It implements provisioner.ChainView.
 type Chain struct {
 	g    *Genesis
+	rt   *runtime.Runtime
 	keys Keys
 
 	mu     sync.RWMutex
 	blocks map[types.Hash]*entry
 	best   *entry
+	// filtered counts blocks refused because the runtime's enter would
+	// have filtered their inherent (InherentDataFilteredDuringExecution).
+	filtered int
 }
 
 // NewChain starts a chain at genesis.
 func NewChain(g *Genesis, keys Keys) *Chain {
 	h := g.GenesisHeader()
-	e := &entry{header: h, hash: h.Hash(), state: GenesisState(g)}
-	return &Chain{g: g, keys: keys, blocks: map[types.Hash]*entry{e.hash: e}, best: e}
+	e := &entry{header: h, hash: h.Hash(), state: g.genesisState()}
+	return &Chain{g: g, rt: g.rt, keys: keys, blocks: map[types.Hash]*entry{e.hash: e}, best: e}
+}
+
+// FilteredBlocks is how many blocks were refused for carrying data the
+// runtime filters: an honest network has none.
+func (c *Chain) FilteredBlocks() int {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.filtered
 }
 
 // Best returns the best block's header and state.
@@ -66,6 +82,39 @@ type Imported struct {
 	Result     *ImportResult // nil when the block was adopted from its body's state
 	BecameBest bool
 	OldBest    types.Hash
+	// State is the block's post-state.
+	State *State
+	// Candidates are the candidates the block backed (nil when adopted).
+	Candidates []BackedInfo
+}
+
+// BackedInfo is a candidate a block backed.
+type BackedInfo struct {
+	Para              types.ParaID      `json:"para"`
+	Core              types.CoreIndex   `json:"core"`
+	RelayParentNumber types.BlockNumber `json:"relay_parent_number"`
+	CandidateHash     string            `json:"candidate_hash"`
+}
+
+// backedInfo lists what out backed, with the relay-parent numbers the
+// post-state records for them.
+func backedInfo(st *State, out *ImportResult) []BackedInfo {
+	if out == nil {
+		return nil
+	}
+	var infos []BackedInfo
+	for _, ev := range out.Backed {
+		info := BackedInfo{Para: ev.Para, Core: ev.Core, CandidateHash: ev.Hash.String()}
+		for pi := range st.Paras {
+			for _, pc := range st.Paras[pi].Pending {
+				if pc.Hash == ev.Hash {
+					info.RelayParentNumber = pc.RelayParentNumber
+				}
+			}
+		}
+		infos = append(infos, info)
+	}
+	return infos
 }
 
 // Import checks and imports a block. A block whose parent is known is
@@ -102,8 +151,13 @@ func (c *Chain) Import(b *Block) (*Imported, error) {
 	var st *State
 	var res *ImportResult
 	if parent != nil {
-		st, res, err = Apply(c.g, c.keys, parent.state, &parent.header, b.Header.Number, inh)
+		st, res, err = Apply(c.g, parent.state, &parent.header, inh)
 		if err != nil {
+			if errors.Is(err, runtime.ErrInherentDataFiltered) {
+				c.mu.Lock()
+				c.filtered++
+				c.mu.Unlock()
+			}
 			return nil, fmt.Errorf("%w: block %d: %w", ErrInvalidBlock, b.Header.Number, err)
 		}
 		if st.Root() != b.Header.StateRoot {
@@ -115,14 +169,15 @@ func (c *Chain) Import(b *Block) (*Imported, error) {
 			return nil, fmt.Errorf("%w: block %d: body state does not match the state root", ErrInvalidBlock, b.Header.Number)
 		}
 	}
-	e := &entry{header: b.Header, hash: hash, state: st, slot: slot, author: author}
+	e := &entry{header: b.Header, hash: hash, state: st, slot: slot, author: author, out: res}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if _, dup := c.blocks[hash]; dup {
 		return nil, nil
 	}
 	c.blocks[hash] = e
-	imp := &Imported{Hash: hash, Header: b.Header, Slot: slot, Author: author, Result: res, OldBest: c.best.hash}
+	imp := &Imported{Hash: hash, Header: b.Header, Slot: slot, Author: author, Result: res, OldBest: c.best.hash,
+		State: st, Candidates: backedInfo(st, res)}
 	if b.Header.Number > c.best.header.Number {
 		c.best = e
 		imp.BecameBest = true
@@ -178,21 +233,26 @@ func (c *Chain) AvailabilityCores(_ context.Context, leaf types.Hash) ([]types.C
 	if err != nil {
 		return nil, err
 	}
-	return e.state.CoreStates(c.g), nil
+	return c.rt.AvailabilityCores(e.state), nil
 }
 
 func (c *Chain) SessionIndexForChild(_ context.Context, leaf types.Hash) (types.SessionIndex, error) {
-	if _, err := c.get(leaf); err != nil {
+	e, err := c.get(leaf)
+	if err != nil {
 		return 0, err
 	}
-	return c.g.Session, nil
+	return c.rt.SessionIndexForChild(e.state), nil
 }
 
+// SessionInfo answers for the sessions the best block's runtime keeps
+// (the dispute period back, and the next one).
 func (c *Chain) SessionInfo(_ context.Context, session types.SessionIndex) (provisioner.SessionInfo, error) {
-	if session != c.g.Session {
-		return provisioner.SessionInfo{}, fmt.Errorf("%w: session %d", ErrUnknownBlock, session)
+	_, st := c.Best()
+	groups, err := c.rt.SessionGroups(st, session)
+	if err != nil {
+		return provisioner.SessionInfo{}, fmt.Errorf("%w: %w", ErrUnknownBlock, err)
 	}
-	return provisioner.SessionInfo{Validators: c.g.Validators, Groups: c.g.Groups()}, nil
+	return provisioner.SessionInfo{Validators: c.g.Validators, Groups: groups}, nil
 }
 
 func (c *Chain) OnChainDisputes(_ context.Context, leaf types.Hash) (map[provisioner.DisputeKey]provisioner.OnChainDispute, error) {
@@ -200,14 +260,33 @@ func (c *Chain) OnChainDisputes(_ context.Context, leaf types.Hash) (map[provisi
 	if err != nil {
 		return nil, err
 	}
-	return e.state.OnChainDisputes(), nil
+	ds := c.rt.Disputes(e.state)
+	out := make(map[provisioner.DisputeKey]provisioner.OnChainDispute, len(ds))
+	for _, d := range ds {
+		out[provisioner.DisputeKey{Session: d.Session, CandidateHash: d.Candidate}] = provisioner.OnChainDispute{
+			ValidatorsFor: d.For, ValidatorsAgainst: d.Against, Start: d.Start, ConcludedAt: d.ConcludedAt,
+		}
+	}
+	return out, nil
 }
 
-// AllowedRelayParents: the testnet runtime accepts only the parent as a
-// candidate's relay parent.
+// AllowedRelayParents are the runtime's allowed relay parents for the
+// leaf's child other than the leaf, each with its claim-queue snapshot.
 func (c *Chain) AllowedRelayParents(_ context.Context, leaf types.Hash) ([]provisioner.RelayParent, error) {
-	if _, err := c.get(leaf); err != nil {
+	e, err := c.get(leaf)
+	if err != nil {
 		return nil, err
 	}
-	return nil, nil
+	var out []provisioner.RelayParent
+	for _, a := range c.rt.AllowedRelayParents(e.state, &e.header) {
+		if a.Hash == e.hash {
+			continue
+		}
+		cq, err := c.rt.ClaimQueueAt(e.state, &e.header, a.Hash)
+		if err != nil {
+			return nil, fmt.Errorf("claim queue at %s: %w", a.Hash, err)
+		}
+		out = append(out, provisioner.RelayParent{Hash: a.Hash, Number: a.Number, ClaimQueue: cq})
+	}
+	return out, nil
 }

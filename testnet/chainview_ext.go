@@ -10,135 +10,97 @@ import (
 	"github.com/polkadot-provisioner/provisioner/types"
 )
 
-// The runtime limits the testnet's constraints report. The simulated
-// runtime checks neither (a later issue models the HostConfiguration);
-// these are Polkadot's values, far above what the testnet's collators
-// produce (36-byte heads, code of a few dozen bytes).
-const (
-	maxHeadDataSize = 20 * 1024
-	maxCodeSize     = 3 << 20
-)
-
-// BackingState is the provisioner's view of what the testnet's runtime
-// accepts at leaf (provisioner.ChainView): per para the head on chain, its
-// candidates pending availability in chain order, the code hash; a claim
-// queue of one claim per core (the testnet has no lookahead: core i always
-// serves Genesis.ParaForCore(i)); no disabled validators and no group
-// rotation (the testnet has neither); the genesis' minimum_backing_votes.
+// BackingState is the provisioner's view of what the runtime accepts in
+// the leaf's child (provisioner.ChainView): per para its
+// backing_constraints, the claim queue, the disabled validators, the
+// minimum_backing_votes, the group rotation and what the leaf itself
+// backed, all from testnet/runtime.
 func (c *Chain) BackingState(_ context.Context, leaf types.Hash) (provisioner.BackingState, error) {
 	e, err := c.get(leaf)
 	if err != nil {
 		return provisioner.BackingState{}, err
 	}
 	st := e.state
+	start, freq := c.rt.GroupRotation(st)
 	bs := provisioner.BackingState{
-		Paras:               make(map[types.ParaID]provisioner.ParaConstraints, len(c.g.Paras)),
-		MinimumBackingVotes: c.g.MinBackingVotes,
+		Paras:               make(map[types.ParaID]provisioner.ParaConstraints, len(st.Paras)),
+		ClaimQueue:          c.rt.ClaimQueue(st),
+		Disabled:            c.rt.DisabledValidators(st),
+		MinimumBackingVotes: c.rt.MinimumBackingVotes(),
+		Rotation:            provisioner.GroupRotation{SessionStart: start, Frequency: freq},
 	}
-	bs.ClaimQueue = claimQueue(c.g)
-	// The testnet's runtime accepts only the leaf as a relay parent, so
-	// the leaf is also the lowest relay-parent number.
-	for i, para := range c.g.Paras {
-		cons := provisioner.ParaConstraints{
-			RequiredParent:       st.Heads[i],
-			MinRelayParentNumber: e.header.Number,
-			MaxHeadDataSize:      maxHeadDataSize,
-			MaxCodeSize:          maxCodeSize,
-			ValidationCodeHash:   st.CodeHash[i],
-		}
-		cons.PendingAvailability = c.pendingChain(st, para, st.Heads[i])
-		bs.Paras[para] = cons
+	if e.out != nil {
+		bs.BackedInLeaf = len(e.out.Backed)
 	}
-	for _, pc := range st.Cores {
-		if pc != nil && pc.OccupiedSince == st.Number && st.Number > 0 {
-			bs.BackedInLeaf++
+	if c.g.childBacksNothing(st.Number + 1) {
+		// The child buffers a session change: the runtime backs nothing
+		// in it, so no para may be backed (the provisioner would offer
+		// candidates create_inherent drops).
+		return bs, nil
+	}
+	for _, para := range c.rt.Paras(st) {
+		cons, err := c.rt.BackingConstraints(st, &e.header, para)
+		if err != nil {
+			return provisioner.BackingState{}, fmt.Errorf("backing constraints of para %d: %w", para, err)
 		}
+		pc := provisioner.ParaConstraints{
+			RequiredParent:       cons.RequiredParent,
+			MinRelayParentNumber: cons.MinRelayParentNumber,
+			MaxHeadDataSize:      cons.MaxHeadDataSize,
+			MaxCodeSize:          cons.MaxCodeSize,
+			// The code the next candidate names (nextCodeHash): the
+			// runtime enacts a pending upgrade before it backs anything
+			// chained on it.
+			ValidationCodeHash: nextCodeHash(st, para, &cons),
+		}
+		for _, p := range cons.Pending {
+			pc.PendingAvailability = append(pc.PendingAvailability, provisioner.PendingCandidate{
+				CandidateHash: p.Hash, HeadHash: p.HeadHash, RelayParentNumber: p.RelayParentNumber,
+			})
+		}
+		bs.Paras[para] = pc
 	}
 	return bs, nil
 }
 
-// claimQueue is the testnet's claim_queue() at every block: one claim per
-// core, core i for Genesis.ParaForCore(i) (no lookahead, no on-demand), so
-// the snapshot at any relay parent is this one. Collators select their
-// core with a SelectCore signal against it (BuildCandidate).
-func claimQueue(g *Genesis) map[types.CoreIndex][]types.ParaID {
-	cq := make(map[types.CoreIndex][]types.ParaID, g.Cores)
-	for core := range g.Cores {
-		cq[types.CoreIndex(core)] = []types.ParaID{g.ParaForCore(types.CoreIndex(core))}
-	}
-	return cq
-}
-
-// NodeFeatures: the testnet's sessions set no node feature, so every node
-// reads descriptors with the rule from before V3 and collators build V2
-// (or, with Genesis.V1Descriptors, V1) descriptors.
+// NodeFeatures is the runtime's node_features() (the testnet sets none,
+// so descriptors read with the rule from before V3) for a session the
+// chain keeps.
 func (c *Chain) NodeFeatures(_ context.Context, session types.SessionIndex) (types.BitVec, error) {
-	if session != c.g.Session {
-		return types.BitVec{}, fmt.Errorf("%w: session %d", ErrUnknownBlock, session)
+	_, st := c.Best()
+	if _, err := c.rt.SessionValidators(st, session); err != nil {
+		return types.BitVec{}, fmt.Errorf("%w: %w", ErrUnknownBlock, err)
 	}
-	return types.BitVec{}, nil
+	return c.rt.NodeFeatures(), nil
 }
 
-// IncludedAt: the simulated runtime records no inclusion per candidate
-// (State.Included counts per para) and checks the dispute order as
-// (session, candidate) only, so every dispute is remote here, which is
-// the order it accepts.
-func (c *Chain) IncludedAt(_ context.Context, leaf types.Hash, _ []provisioner.DisputeKey) (map[provisioner.DisputeKey]types.BlockNumber, error) {
-	if _, err := c.get(leaf); err != nil {
+// IncludedAt is the runtime's inclusion record (disputes' Included) of
+// each dispute's candidate at the leaf: the provisioner orders local
+// disputes first by it, as create_inherent does.
+func (c *Chain) IncludedAt(_ context.Context, leaf types.Hash, keys []provisioner.DisputeKey) (map[provisioner.DisputeKey]types.BlockNumber, error) {
+	e, err := c.get(leaf)
+	if err != nil {
 		return nil, err
 	}
-	return nil, nil
-}
-
-// pendingChain orders a para's candidates pending availability from its
-// head on chain: each builds on the head of the one before, which its
-// persisted validation data (under its relay parent) proves. A candidate
-// whose relay parent the chain no longer holds ends the chain there:
-// nothing can be proven to build on it.
-func (c *Chain) pendingChain(st *State, para types.ParaID, head []byte) []provisioner.PendingCandidate {
-	var pending []*PendingCandidate
-	for _, pc := range st.Cores {
-		if pc != nil && pc.Para == para {
-			pending = append(pending, pc)
+	out := map[provisioner.DisputeKey]types.BlockNumber{}
+	for _, k := range keys {
+		if at, ok := c.rt.InclusionHeight(e.state, k.Session, k.CandidateHash); ok {
+			out[k] = at
 		}
 	}
-	var out []provisioner.PendingCandidate
-	for len(pending) > 0 {
-		next := -1
-		var rpNumber types.BlockNumber
-		for k, pc := range pending {
-			rp, _, err := c.HeaderAndState(pc.Receipt.Descriptor.RelayParent)
-			if err != nil {
-				continue
-			}
-			if pvd := PVD(head, rp.Number, rp.StateRoot); pvd.Hash() == pc.Receipt.Descriptor.PersistedValidationDataHash {
-				next, rpNumber = k, rp.Number
-				break
-			}
-		}
-		if next < 0 {
-			break
-		}
-		pc := pending[next]
-		out = append(out, provisioner.PendingCandidate{
-			CandidateHash: pc.Receipt.Hash(), HeadHash: types.Blake2_256(pc.Head), RelayParentNumber: rpNumber,
-		})
-		head = pc.Head
-		pending = slices.Delete(pending, next, next+1)
-	}
-	return out
+	return out, nil
 }
 
 // The network layer's view of backing (p2p.AncestryView), answered from
 // memory without waiting: a candidate may name as relay parent an active
-// leaf or one of the leaf's allowed relay parents, which are the
-// provisioner's (Chain.AllowedRelayParents: for the testnet's runtime, the
-// leaf alone), so that gossip accepts exactly what the provisioner keeps.
+// leaf or one of the leaf's allowed relay parents (the runtime's), so that
+// gossip accepts exactly what the provisioner keeps.
 
 var _ p2p.AncestryView = (*netView)(nil)
 
 // AllowedRelayParent reports whether rp is an active leaf or an allowed
-// relay parent of one, with the leaves whose window holds it.
+// relay parent of one, with the leaves whose window holds it, the child's
+// session and the claim-queue snapshot at rp.
 func (v *netView) AllowedRelayParent(rp types.Hash) (p2p.RelayParentInfo, bool) {
 	v.mu.Lock()
 	leaves := make([]types.Hash, 0, len(v.active))
@@ -147,42 +109,74 @@ func (v *netView) AllowedRelayParent(rp types.Hash) (p2p.RelayParentInfo, bool) 
 	}
 	v.mu.Unlock()
 	slices.SortFunc(leaves, func(a, b types.Hash) int { return slices.Compare(a[:], b[:]) })
-	// No node feature is set (Chain.NodeFeatures), and every block's claim
-	// queue is the same (claimQueue).
-	info := p2p.RelayParentInfo{Session: v.g.Session, Validators: v.g.Validators, NumCores: v.g.Cores, ClaimQueue: claimQueue(v.g)}
+	rt := v.g.rt
+	info := p2p.RelayParentInfo{Validators: v.g.Validators, NumCores: v.g.Cores, NodeFeatures: rt.NodeFeatures()}
 	for _, l := range leaves {
-		allowed, err := v.chain.AllowedRelayParents(context.Background(), l)
+		h, st, err := v.chain.HeaderAndState(l)
 		if err != nil {
 			continue
 		}
-		if l == rp {
-			h, _, err := v.chain.HeaderAndState(l)
+		for _, a := range rt.AllowedRelayParents(st, &h) {
+			if a.Hash != rp {
+				continue
+			}
+			cq, err := rt.ClaimQueueAt(st, &h, rp)
 			if err != nil {
 				continue
 			}
-			info.Number = h.Number
+			// Allowed relay parents never cross a session, so every leaf
+			// holding rp names the same session for its child.
+			info.Number, info.Session, info.ClaimQueue = a.Number, rt.SessionIndexForChild(st), cq
 			info.Leaves = append(info.Leaves, l)
-			continue
-		}
-		for _, a := range allowed {
-			if a.Hash == rp {
-				info.Number = a.Number
-				info.Leaves = append(info.Leaves, l)
-			}
 		}
 	}
 	return info, len(info.Leaves) > 0
 }
 
-// BackingGroupAt: the testnet does not rotate groups, and nodes gossip one
-// vote each (the backing pool merges them), so one valid vote is enough
-// for the network layer, as in BackingGroup.
-func (v *netView) BackingGroupAt(session types.SessionIndex, core types.CoreIndex, _ types.BlockNumber) ([]types.ValidatorIndex, int, error) {
-	if session != v.g.Session {
+// BackingGroupAt is the runtime's group_assigned_to_core(core, at) in the
+// session (with group rotation) from the best block's view. Nodes gossip
+// one vote each and the backing pool merges them, so one valid vote is
+// enough for the network layer.
+func (v *netView) BackingGroupAt(session types.SessionIndex, core types.CoreIndex, at types.BlockNumber) ([]types.ValidatorIndex, int, error) {
+	group, ok := v.chain.backingGroupAt(session, core, at)
+	if !ok {
 		return nil, 0, p2p.ErrUnknownBackingGroup
 	}
-	if int(core) >= v.g.Cores {
-		return nil, 0, p2p.ErrUnknownBackingGroup
+	return group, 1, nil
+}
+
+// backingGroupAt is the group assigned to core at block at, when session
+// is the session of the best block's child.
+func (c *Chain) backingGroupAt(session types.SessionIndex, core types.CoreIndex, at types.BlockNumber) ([]types.ValidatorIndex, bool) {
+	_, st := c.Best()
+	if c.rt.SessionIndexForChild(st) != session {
+		return nil, false
 	}
-	return v.groups[v.g.GroupForCore(core)], 1, nil
+	gi, ok := c.rt.GroupForCore(st, core, at)
+	if !ok {
+		return nil, false
+	}
+	groups := c.rt.Groups(session)
+	if int(gi) >= len(groups) {
+		return nil, false
+	}
+	return groups[gi], true
+}
+
+// sessionForChild is the session of leaf's child (the signing session of
+// bitfields and backing votes for leaf); for a block the chain does not
+// hold, the best block's.
+func (c *Chain) sessionForChild(leaf types.Hash) types.SessionIndex {
+	if _, st, err := c.HeaderAndState(leaf); err == nil {
+		return c.rt.SessionIndexForChild(st)
+	}
+	_, st := c.Best()
+	return c.rt.SessionIndexForChild(st)
+}
+
+// childBacksNothing reports whether block n is the last of its session:
+// the runtime buffers the session change during it and backs nothing
+// (upcoming_session_change).
+func (g *Genesis) childBacksNothing(n types.BlockNumber) bool {
+	return g.SessionLength != 0 && (n+1)%g.SessionLength == 0
 }

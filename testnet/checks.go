@@ -40,6 +40,7 @@ func Evaluate(rep *Report, cfg Config) []Check {
 		add("bad_messages_rejected", total > 0, "%.0f messages rejected: %v", total, rep.RejectedMessages)
 		add("adversaries_graylisted", len(rep.Graylisted) > 0, "%d peers graylisted by the observer", len(rep.Graylisted))
 	}
+	runtimeChecks(rep, cfg, add)
 	return checks
 }
 

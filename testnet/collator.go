@@ -2,31 +2,34 @@ package testnet
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/polkadot-provisioner/provisioner/provisioner"
+	"github.com/polkadot-provisioner/provisioner/testnet/runtime"
 	"github.com/polkadot-provisioner/provisioner/types"
 )
 
+// ErrNoCandidate: the collator has nothing to build on a core (no relay
+// parent at or above the para's minimum, or no para in the claim queue).
+var ErrNoCandidate = errors.New("no candidate to build")
+
 // Candidate is what a collator hands its backing group: the committed
-// receipt and the validation data it was built against.
+// receipt, the validation data it was built against, and the backing
+// context the runtime will check its votes in.
 type Candidate struct {
 	Core    types.CoreIndex
 	Receipt types.CommittedCandidateReceipt
 	PVD     provisioner.PersistedValidationData
-}
-
-// chainDepth is the position of core among the cores of its para: with
-// elastic scaling the collator chains one candidate per core.
-func chainDepth(g *Genesis, core types.CoreIndex) int {
-	para := g.ParaForCore(core)
-	d := 0
-	for c := types.CoreIndex(0); c < core; c++ {
-		if g.ParaForCore(c) == para {
-			d++
-		}
-	}
-	return d
+	// RelayParent is the allowed relay parent it is anchored to.
+	RelayParent runtime.RelayParent
+	// Session is the session of the leaf's child: the backing votes'
+	// signing session.
+	Session types.SessionIndex
+	// Group is the backing group assigned to the core at
+	// RelayParent.Number + 1, in group order.
+	Group []types.ValidatorIndex
 }
 
 // nextHead is the head a para's block on parent produces at relay block
@@ -42,67 +45,160 @@ func nextHead(para types.ParaID, parent []byte, relayNumber types.BlockNumber) [
 	return append(out, h[:]...)
 }
 
-// BuildCandidate is the collator of the para on core producing its block
-// for the relay parent (leaf) whose header and state are given.
-// Everything is derived from the chain, so every group member and the
-// collator agree on the candidate without talking.
-func BuildCandidate(g *Genesis, leaf *types.Header, st *State, core types.CoreIndex) (*Candidate, error) {
-	para := g.ParaForCore(core)
-	leafHash := leaf.Hash()
-	parentHead := st.Tip(g, para)
-	for i := 0; i < chainDepth(g, core); i++ {
-		parentHead = nextHead(para, parentHead, leaf.Number+1)
+// povHash is the PoV hash of the para block producing the head whose
+// hash is paraHead. A valid block's PoV is a function of its head, so a
+// validator "re-executes" a candidate by recomputing it from the
+// descriptor (CandidateValid); an invalid one (Genesis.InvalidCandidates)
+// carries another.
+func povHash(para types.ParaID, paraHead types.Hash, valid bool) types.Hash {
+	tag := "pov"
+	if !valid {
+		tag = "invalid pov"
 	}
-	head := nextHead(para, parentHead, leaf.Number+1)
-	pvd := PVD(parentHead, leaf.Number, leaf.StateRoot)
+	return types.Blake2_256([]byte(fmt.Sprintf("%s:%d:%x", tag, para, paraHead)))
+}
+
+// CandidateValid is the testnet's validation of a candidate: its PoV is
+// the one its head comes from. Approval checkers and availability voters
+// judge by it.
+func CandidateValid(d *types.CandidateDescriptor) bool {
+	return d.PovHash == povHash(d.ParaID, d.ParaHead, true)
+}
+
+// paraCores are the cores whose claim-queue front is para, ascending:
+// with elastic scaling a collator chains one candidate per core.
+func paraCores(cq map[types.CoreIndex][]types.ParaID, para types.ParaID) []types.CoreIndex {
+	var out []types.CoreIndex
+	for c, q := range cq {
+		if len(q) > 0 && q[0] == para {
+			out = append(out, c)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// pickRelayParent draws the collator's relay parent among the allowed
+// ones at or above the para's minimum, seeded by the leaf and the para so
+// that every group member draws the same, and the same for every core of
+// the para (a chain's relay parents may not move backwards).
+func pickRelayParent(g *Genesis, allowed []runtime.RelayParent, min types.BlockNumber, para types.ParaID, leaf types.Hash) (runtime.RelayParent, bool) {
+	var ok []runtime.RelayParent
+	for _, a := range allowed {
+		if a.Number >= min {
+			ok = append(ok, a)
+		}
+	}
+	if len(ok) == 0 {
+		return runtime.RelayParent{}, false
+	}
+	b := binary.LittleEndian.AppendUint64(nil, g.Seed)
+	b = binary.LittleEndian.AppendUint32(b, para)
+	b = append(b, leaf[:]...)
+	h := types.Blake2_256(b)
+	return ok[binary.LittleEndian.Uint64(h[:8])%uint64(len(ok))], true
+}
+
+// BuildCandidate is the collator of the para at the front of core's claim
+// queue producing its block for the child of leaf (whose post-state is
+// st): anchored at a seeded draw among the runtime's allowed relay
+// parents, on the para's tip (its last pending candidate's head, chained
+// once per earlier core of the para). Everything is derived from the
+// chain, so every group member and the collator agree on the candidate
+// without talking.
+func BuildCandidate(g *Genesis, leaf *types.Header, st *State, core types.CoreIndex) (*Candidate, error) {
+	rt := g.rt
+	cq := rt.ClaimQueue(st)
+	if len(cq[core]) == 0 {
+		return nil, fmt.Errorf("%w: core %d has no claim", ErrNoCandidate, core)
+	}
+	para := cq[core][0]
+	depth := slices.Index(paraCores(cq, para), core)
+	cons, err := rt.BackingConstraints(st, leaf, para)
+	if err != nil {
+		return nil, fmt.Errorf("collator of para %d: %w", para, err)
+	}
+	rp, ok := pickRelayParent(g, rt.AllowedRelayParents(st, leaf), cons.MinRelayParentNumber, para, leaf.Hash())
+	if !ok {
+		return nil, fmt.Errorf("%w: para %d needs a relay parent from #%d", ErrNoCandidate, para, cons.MinRelayParentNumber)
+	}
+	session := rt.SessionIndexForChild(st)
+	gi, ok := rt.GroupForCore(st, core, rp.Number+1)
+	groups := rt.Groups(session)
+	if !ok || int(gi) >= len(groups) {
+		return nil, fmt.Errorf("%w: no group for core %d at #%d", ErrNoCandidate, core, rp.Number+1)
+	}
 	n := leaf.Number + 1
+	parentHead := cons.Tip
+	for range depth {
+		parentHead = nextHead(para, parentHead, n)
+	}
+	head := nextHead(para, parentHead, n)
+	pvd := rt.PersistedValidationData(parentHead, rp.Number, rp.StateRoot)
 	label := func(s string) types.Hash {
 		return types.Blake2_256([]byte(fmt.Sprintf("%s:%d:%d:%x", s, para, n, head)))
 	}
 	cm := types.CandidateCommitments{
 		HeadData:                  head,
 		ProcessedDownwardMessages: 0,
-		HrmpWatermark:             leaf.Number,
+		HrmpWatermark:             rp.Number,
 	}
 	if n%3 == 0 {
 		cm.UpwardMessages = append(cm.UpwardMessages, []byte(fmt.Sprintf("ump %d@%d", para, n)))
 	}
+	pi := slices.Index(g.Paras, para)
 	if n%4 == 0 && len(g.Paras) > 1 {
-		to := g.Paras[(st.paraIndex(g, para)+1)%len(g.Paras)]
+		to := g.Paras[(pi+1)%len(g.Paras)]
 		cm.HorizontalMessages = append(cm.HorizontalMessages, types.OutboundHrmpMessage{Recipient: to, Data: []byte(fmt.Sprintf("hrmp %d->%d@%d", para, to, n))})
 	}
-	// Now and then a para upgrades its code; paras take turns so that one
-	// block rarely carries two upgrades (the provisioner keeps at most one).
-	if n%10 == 0 && int(n/10)%len(g.Paras) == st.paraIndex(g, para) && chainDepth(g, core) == 0 {
+	// Now and then a para upgrades its code; paras take turns, and a para
+	// with an upgrade pending waits (the runtime's upgrade restriction).
+	if n%10 == 0 && int(n/10)%len(g.Paras) == pi && depth == 0 && !cons.UpgradeRestricted {
 		code := []byte(fmt.Sprintf("\x00asm code for %d v%d", para, n))
 		cm.NewValidationCode = &code
 	}
+	codeHash := nextCodeHash(st, para, &cons)
+	paraHead := types.Blake2_256(head)
+	pov := povHash(para, paraHead, !g.InvalidAt(para, n))
 	var d types.CandidateDescriptor
-	codeHash := st.CodeHash[st.paraIndex(g, para)]
 	if g.V1Descriptors {
 		collator, err := types.KeypairFromURI(CollatorURI(para))
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("collator key: %w", err)
 		}
 		d = types.CandidateDescriptor{
-			ParaID: para, RelayParent: leafHash, Collator: collator.Public(),
-			PersistedValidationDataHash: pvd.Hash(), PovHash: label("pov"), ErasureRoot: label("erasure"),
-			ParaHead: types.Blake2_256(head), ValidationCodeHash: codeHash,
+			ParaID: para, RelayParent: rp.Hash, Collator: collator.Public(),
+			PersistedValidationDataHash: pvd.Hash(), PovHash: pov, ErasureRoot: label("erasure"),
+			ParaHead: paraHead, ValidationCodeHash: codeHash,
 		}
 		d.SignCollator(collator)
 	} else {
-		d = types.NewCandidateDescriptorV2(para, leafHash, uint16(core), g.Session,
-			pvd.Hash(), label("pov"), label("erasure"), types.Blake2_256(head), codeHash)
-		// v2 candidates say which core they want with a UMP signal after
-		// the empty separator.
-		cm.UpwardMessages = append(cm.UpwardMessages, []byte{}, types.SelectCoreSignal(uint8(chainDepth(g, core)), 0))
+		d = types.NewCandidateDescriptorV2(para, rp.Hash, uint16(core), session,
+			pvd.Hash(), pov, label("erasure"), paraHead, codeHash)
+		// V2 candidates say which core they want with a UMP signal after
+		// the empty separator: the core's position among the para's cores
+		// in the claim queue at the relay parent.
+		selector := 0
+		if lookup, err := rt.ClaimQueueLookup(st, leaf, rp.Hash); err == nil {
+			cores := slices.Clone(lookup(para, 0))
+			slices.Sort(cores)
+			selector = max(0, slices.Index(cores, core))
+		}
+		cm.UpwardMessages = append(cm.UpwardMessages, []byte{}, types.SelectCoreSignal(uint8(selector), 0))
 	}
-	return &Candidate{Core: core, Receipt: types.CommittedCandidateReceipt{Descriptor: d, Commitments: cm}, PVD: pvd}, nil
+	return &Candidate{
+		Core: core, Receipt: types.CommittedCandidateReceipt{Descriptor: d, Commitments: cm},
+		PVD: provisioner.PersistedValidationData{ParentHead: pvd.ParentHead, RelayParentNumber: pvd.RelayParentNumber,
+			RelayParentStorageRoot: pvd.RelayParentStorageRoot, MaxPoVSize: pvd.MaxPoVSize},
+		RelayParent: rp, Session: session, Group: groups[gi],
+	}, nil
 }
 
-// BackingVote is one group member's signed statement on a candidate.
-func BackingVote(kp types.Signer, c *Candidate, seconded bool, g *Genesis, leafHash types.Hash) types.ValidityAttestation {
-	return types.SignBackingVote(kp, seconded, c.Receipt.Hash(), types.SigningContext{SessionIndex: g.Session, ParentHash: leafHash})
+// BackingVote is one group member's signed statement on a candidate, in
+// the runtime's backing context {session of the leaf's child, the
+// candidate's relay parent}.
+func BackingVote(kp types.Signer, c *Candidate, seconded bool) types.ValidityAttestation {
+	return types.SignBackingVote(kp, seconded, c.Receipt.Hash(), types.SigningContext{SessionIndex: c.Session, ParentHash: c.RelayParent.Hash})
 }
 
 // Backed assembles a backed candidate from the votes of group members (by
@@ -123,13 +219,34 @@ func Backed(c *Candidate, groupLen int, votes map[int]types.ValidityAttestation)
 	return types.BackedCandidate{Candidate: c.Receipt, ValidityVotes: vs, ValidatorIndices: idx}, nil
 }
 
-// AvailabilityBitfield is an honest validator's bitfield at a leaf: a bit
-// for every occupied core (it holds a chunk of every candidate whose block
-// it has imported).
-func AvailabilityBitfield(st *State) types.BitVec {
-	b := types.NewBitVec(len(st.Cores))
-	for i, c := range st.Cores {
-		b.Set(i, c != nil)
+// AvailabilityBitfield is a validator's bitfield at a leaf: a bit for
+// every core occupied by a valid candidate (it holds a chunk of every
+// candidate whose block it has imported). No validator vouches for the
+// availability of an invalid candidate, so one never gets included: its
+// dispute concludes while it is pending, freeing its core, instead of
+// freezing the chain as a dispute on an included candidate would.
+func AvailabilityBitfield(g *Genesis, st *State) types.BitVec {
+	b := types.NewBitVec(g.Cores)
+	for i, c := range g.rt.AvailabilityCores(st) {
+		b.Set(i, c.Kind == types.CoreOccupied && c.Occupied != nil && CandidateValid(&c.Occupied.CandidateDescriptor))
 	}
 	return b
+}
+
+// nextCodeHash is the validation code a candidate building on the para's
+// tip names: the runtime applies a code upgrade when it enacts the
+// candidate carrying it, so a candidate chained on a pending upgrade is
+// checked, once that is included, against the new code.
+func nextCodeHash(st *State, para types.ParaID, cons *runtime.Constraints) types.Hash {
+	code := cons.ValidationCodeHash
+	pi := slices.IndexFunc(st.Paras, func(p runtime.Para) bool { return p.ID == para })
+	if pi < 0 {
+		return code
+	}
+	for _, pc := range st.Paras[pi].Pending {
+		if pc.NewCode != nil && slices.ContainsFunc(cons.Pending, func(q runtime.PendingInfo) bool { return q.Hash == pc.Hash }) {
+			code = *pc.NewCode
+		}
+	}
+	return code
 }

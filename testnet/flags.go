@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/polkadot-provisioner/provisioner/types"
 )
 
 // ErrUsage marks a Config the testnet refuses to run; the message is one
@@ -63,6 +65,51 @@ func ParsePause(s string) (Pause, error) {
 	return p, nil
 }
 
+// ParseParaAt reads PARA@BLOCK for the named flag (--invalid-candidate).
+func ParseParaAt(flag, s string) (ParaAt, error) {
+	para, at, ok := strings.Cut(s, "@")
+	p, err1 := strconv.ParseUint(para, 10, 32)
+	b, err2 := strconv.ParseUint(at, 10, 32)
+	if !ok || err1 != nil || err2 != nil || b < 1 {
+		return ParaAt{}, usagef("--%s %q: want PARA@BLOCK (e.g. 2001@8)", flag, s)
+	}
+	return ParaAt{Para: types.ParaID(p), Block: types.BlockNumber(b)}, nil
+}
+
+// ParseNodeAt reads NODE@BLOCK for the named flag (--equivocate).
+func ParseNodeAt(flag, s string) (NodeAt, error) {
+	node, at, ok := strings.Cut(s, "@")
+	n, err1 := strconv.Atoi(node)
+	b, err2 := strconv.ParseUint(at, 10, 32)
+	if !ok || err1 != nil || err2 != nil || n < 0 || b < 1 {
+		return NodeAt{}, usagef("--%s %q: want NODE@BLOCK", flag, s)
+	}
+	return NodeAt{Node: n, Block: types.BlockNumber(b)}, nil
+}
+
+// MinDisputeNodes: an invalid candidate has minimum_backing_votes (2)
+// colluding backers; the others must reach the dispute supermajority
+// n - (n-1)/3 against it, which needs n - 2 >= n - (n-1)/3, n >= 7.
+const MinDisputeNodes = 7
+
+// runtimeDefaults fills the runtime parameters a Config leaves zero.
+func (cfg *Config) runtimeDefaults() (lookahead, rotation, session int) {
+	lookahead, rotation, session = cfg.Lookahead, cfg.GroupRotation, cfg.SessionLength
+	if lookahead == 0 {
+		lookahead = DefaultLookahead
+	}
+	if rotation == 0 {
+		rotation = DefaultGroupRotation
+	}
+	switch {
+	case session == 0:
+		session = DefaultSessionLength
+	case session < 0:
+		session = 0
+	}
+	return lookahead, rotation, session
+}
+
 // Validate checks a Config before anything starts. Every error matches
 // ErrUsage and is one line naming the offending flag.
 func (cfg *Config) Validate() error {
@@ -81,8 +128,43 @@ func (cfg *Config) Validate() error {
 		return usagef("--adversaries must not be negative")
 	case cfg.Adversaries >= cfg.Nodes:
 		return usagef("--adversaries %d leaves no honest node of %d", cfg.Adversaries, cfg.Nodes)
+	case !cfg.InProcess && cfg.Latency != (Latency{}):
+		// Node processes talk over real loopback sockets, which the
+		// mocknet cannot delay.
+		return usagef("--latency needs --in-process: node processes use real loopback sockets")
+	case !cfg.InProcess && cfg.Bandwidth != 0:
+		return usagef("--bandwidth needs --in-process: node processes use real loopback sockets")
+	case cfg.Latency.Min < 0 || cfg.Latency.Max < cfg.Latency.Min || cfg.Bandwidth < 0:
+		return usagef("--latency %s or --bandwidth %g bytes/s out of range", cfg.Latency, cfg.Bandwidth)
+	}
+	lookahead, rotation, session := cfg.runtimeDefaults()
+	switch {
+	case lookahead < 1 || lookahead > 64:
+		return usagef("--lookahead %d: want 1..64", cfg.Lookahead)
+	case rotation < 1:
+		return usagef("--group-rotation %d: want at least 1 block", cfg.GroupRotation)
+	case session != 0 && session <= lookahead:
+		return usagef("--session-length %d must be above --lookahead %d (or 0: one session)", session, lookahead)
 	}
 	beyond := func(b int) bool { return cfg.Blocks > 0 && b > cfg.Blocks }
+	for _, f := range cfg.InvalidCandidates {
+		switch {
+		case cfg.Nodes < MinDisputeNodes:
+			return usagef("--invalid-candidate needs at least %d nodes: the honest ones must outvote its 2 backers", MinDisputeNodes)
+		case f.Para < 2000 || int(f.Para) >= 2000+cfg.Paras:
+			return usagef("--invalid-candidate %d@%d: no para %d (paras are 2000..%d)", f.Para, f.Block, f.Para, 2000+cfg.Paras-1)
+		case beyond(int(f.Block)):
+			return usagef("--invalid-candidate %d@%d: block %d is beyond --blocks %d", f.Para, f.Block, f.Block, cfg.Blocks)
+		}
+	}
+	for _, e := range cfg.Equivocations {
+		switch {
+		case len(cfg.InvalidCandidates) == 0:
+			return usagef("--equivocate needs an --invalid-candidate to vote on")
+		case e.Node >= cfg.Nodes:
+			return usagef("--equivocate %d@%d: no node %d (nodes are 0..%d)", e.Node, e.Block, e.Node, cfg.Nodes-1)
+		}
+	}
 	for _, k := range cfg.Kills {
 		switch {
 		case k.Node >= cfg.Nodes:

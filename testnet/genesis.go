@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/polkadot-provisioner/provisioner/testnet/runtime"
 	"github.com/polkadot-provisioner/provisioner/types"
 )
 
@@ -26,18 +27,28 @@ type Genesis struct {
 	ValidatorURIs []string `json:"validator_uris"`
 	// Validators are the public keys (derived from ValidatorURIs when empty).
 	Validators []types.ValidatorID `json:"validators"`
-	// GroupSize is the size of a backing group; groups are consecutive
-	// validator indices and core i is served by group i mod groups.
+	// GroupSize is the size of a backing group. The runtime cuts the
+	// validators into groups (consecutive indices in the first session, a
+	// seeded shuffle in later ones) and rotates them over the cores.
 	GroupSize int `json:"group_size"`
 	// Cores is the number of availability cores.
 	Cores int `json:"cores"`
 	// Paras are the parachain ids; core i serves para Paras[i mod len(Paras)].
 	Paras []types.ParaID `json:"paras"`
-	// Session is the (only) session index.
+	// Session is the session of block 1 (the runtime's first session).
 	Session types.SessionIndex `json:"session"`
-	// AvailabilityTimeout is how many blocks a candidate may wait for
-	// availability before its core is freed.
-	AvailabilityTimeout uint32 `json:"availability_timeout"`
+	// Lookahead is scheduling_lookahead: the claim queue's depth and the
+	// number of allowed relay parents (async backing; 1 allows only the
+	// parent).
+	Lookahead uint32 `json:"lookahead"`
+	// GroupRotation is group_rotation_frequency in blocks.
+	GroupRotation uint32 `json:"group_rotation"`
+	// SessionLength in blocks (0: one session for ever); block
+	// k*SessionLength starts a session.
+	SessionLength uint32 `json:"session_length"`
+	// AvailabilityPeriod is paras_availability_period: how long a
+	// candidate may wait for availability just after a group rotation.
+	AvailabilityPeriod uint32 `json:"availability_period"`
 	// MinBackingVotes is the runtime's minimum_backing_votes (capped by the
 	// group size).
 	MinBackingVotes int `json:"min_backing_votes"`
@@ -47,9 +58,39 @@ type Genesis struct {
 	// V1Descriptors makes collators emit v1 descriptors (signed by the
 	// collator) instead of v2.
 	V1Descriptors bool `json:"v1_descriptors"`
-	// Seed drives the slot lottery (0: round robin) and collator content.
+	// Seed drives the slot lottery (0: round robin), collator content,
+	// the relay parents collators pick and the runtime's group shuffle.
 	Seed uint64 `json:"seed"`
+	// InvalidCandidates are faults every node knows from the chain spec:
+	// the candidate of the para built for block At is invalid, its backers
+	// back it anyway, and honest validators dispute it.
+	InvalidCandidates []ParaAt `json:"invalid_candidates,omitempty"`
+	// Equivocations: validator Node also votes valid on the invalid
+	// candidates disputed from block At on (it votes both ways).
+	Equivocations []NodeAt `json:"equivocations,omitempty"`
+
+	rt *runtime.Runtime // built by Complete
 }
+
+// ParaAt names a para's candidate built for a block.
+type ParaAt struct {
+	Para  types.ParaID      `json:"para"`
+	Block types.BlockNumber `json:"block"`
+}
+
+// NodeAt names a validator from a block on.
+type NodeAt struct {
+	Node  int               `json:"node"`
+	Block types.BlockNumber `json:"block"`
+}
+
+// Defaults of the runtime parameters a genesis carries.
+const (
+	DefaultLookahead          = runtime.DefaultLookahead
+	DefaultGroupRotation      = 5
+	DefaultSessionLength      = 10
+	DefaultAvailabilityPeriod = 3
+)
 
 // DevURI is the secret URI of validator i: the well-known dev accounts
 // first, then //Validator<i>.
@@ -68,8 +109,10 @@ func CollatorURI(para types.ParaID) string { return fmt.Sprintf("//Collator%d", 
 // from 2000) with sensible defaults.
 func NewGenesis(n, cores, paras int, slotMillis, startUnixMillis int64, seed uint64) (*Genesis, error) {
 	g := &Genesis{
-		GroupSize: 2, Cores: cores, Session: 1, AvailabilityTimeout: 3, MinBackingVotes: 2,
-		SlotMillis: slotMillis, GenesisUnixMillis: startUnixMillis, Seed: seed,
+		GroupSize: 2, Cores: cores, Session: 1, MinBackingVotes: 2,
+		Lookahead: DefaultLookahead, GroupRotation: DefaultGroupRotation, SessionLength: DefaultSessionLength,
+		AvailabilityPeriod: DefaultAvailabilityPeriod,
+		SlotMillis:         slotMillis, GenesisUnixMillis: startUnixMillis, Seed: seed,
 	}
 	for i := 0; i < n; i++ {
 		g.ValidatorURIs = append(g.ValidatorURIs, DevURI(i))
@@ -83,7 +126,8 @@ func NewGenesis(n, cores, paras int, slotMillis, startUnixMillis int64, seed uin
 	return g, nil
 }
 
-// Complete derives missing public keys and validates the genesis.
+// Complete derives missing public keys, validates the genesis and builds
+// its runtime; call it again after changing a field.
 func (g *Genesis) Complete() error {
 	if len(g.Validators) == 0 {
 		for _, uri := range g.ValidatorURIs {
@@ -107,12 +151,81 @@ func (g *Genesis) Complete() error {
 		return fmt.Errorf("%w: %d paras for %d cores (each para needs a core)", ErrBadGenesis, len(g.Paras), g.Cores)
 	case g.SlotMillis < 50:
 		return fmt.Errorf("%w: slot of %d ms is too short", ErrBadGenesis, g.SlotMillis)
-	case g.AvailabilityTimeout < 1:
-		return fmt.Errorf("%w: availability timeout must be at least one block", ErrBadGenesis)
+	case g.AvailabilityPeriod < 1:
+		return fmt.Errorf("%w: availability period must be at least one block", ErrBadGenesis)
 	case g.MinBackingVotes < 1:
 		return fmt.Errorf("%w: min backing votes must be at least 1", ErrBadGenesis)
+	case g.Lookahead < 1:
+		return fmt.Errorf("%w: lookahead must be at least 1", ErrBadGenesis)
+	case g.GroupRotation < 1:
+		return fmt.Errorf("%w: group rotation must be at least one block", ErrBadGenesis)
 	}
+	rt, err := runtime.New(g.runtimeConfig())
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrBadGenesis, err)
+	}
+	g.rt = rt
 	return nil
+}
+
+// runtimeConfig maps the genesis onto the runtime's configuration: bulk
+// coretime with core i serving Paras[i mod len(Paras)].
+func (g *Genesis) runtimeConfig() runtime.Config {
+	cfg := runtime.Config{
+		Validators: g.Validators, Cores: g.Cores, GroupSize: g.GroupSize,
+		Lookahead: g.Lookahead, GroupRotationFrequency: g.GroupRotation, ParasAvailabilityPeriod: g.AvailabilityPeriod,
+		SessionLength: g.SessionLength, FirstSession: g.Session, MinimumBackingVotes: g.MinBackingVotes, Seed: g.Seed,
+	}
+	for _, p := range g.Paras {
+		cfg.Paras = append(cfg.Paras, runtime.ParaGenesis{ID: p, Head: GenesisHead(p), CodeHash: GenesisCodeHash(p)})
+	}
+	return cfg
+}
+
+// Runtime is the chain's runtime (Complete builds it).
+func (g *Genesis) Runtime() *runtime.Runtime { return g.rt }
+
+// genesisState is the runtime state of block 0; an incomplete genesis
+// (Complete not called, or refused) has an empty one, so that naming it
+// never fails.
+func (g *Genesis) genesisState() *State {
+	if g.rt == nil {
+		return &State{}
+	}
+	return g.rt.Genesis()
+}
+
+// GenesisHead is a para's head data at genesis.
+func GenesisHead(p types.ParaID) []byte {
+	h := types.Blake2_256([]byte(fmt.Sprintf("genesis head %d", p)))
+	return h[:]
+}
+
+// GenesisCodeHash is a para's validation code hash at genesis.
+func GenesisCodeHash(p types.ParaID) types.Hash {
+	return types.Blake2_256([]byte(fmt.Sprintf("code:%d:0", p)))
+}
+
+// InvalidAt reports whether the para's candidate built for block n is one
+// of the genesis' invalid candidates.
+func (g *Genesis) InvalidAt(para types.ParaID, n types.BlockNumber) bool {
+	for _, f := range g.InvalidCandidates {
+		if f.Para == para && f.Block == n {
+			return true
+		}
+	}
+	return false
+}
+
+// Equivocates reports whether validator v votes both ways in disputes
+// raised at block n.
+func (g *Genesis) Equivocates(v types.ValidatorIndex, n types.BlockNumber) bool {
+	for _, e := range g.Equivocations {
+		if e.Node == int(v) && n >= e.Block {
+			return true
+		}
+	}
+	return false
 }
 
 // LoadGenesis reads a genesis (chain spec) JSON file.
@@ -137,42 +250,16 @@ func (g *Genesis) Save(path string) error {
 	return os.WriteFile(path, raw, 0o644)
 }
 
-// Groups are the backing groups: consecutive validator indices.
-func (g *Genesis) Groups() [][]types.ValidatorIndex {
-	n := len(g.Validators)
-	count := n / g.GroupSize
-	groups := make([][]types.ValidatorIndex, count)
-	for i := 0; i < n; i++ {
-		gi := i / g.GroupSize
-		if gi >= count {
-			gi = count - 1 // the remainder joins the last group
-		}
-		groups[gi] = append(groups[gi], types.ValidatorIndex(i))
-	}
-	return groups
-}
-
-// GroupForCore is the index of the group that backs core.
-func (g *Genesis) GroupForCore(core types.CoreIndex) types.GroupIndex {
-	return types.GroupIndex(int(core) % (len(g.Validators) / g.GroupSize))
-}
-
-// ParaForCore is the para that core serves.
-func (g *Genesis) ParaForCore(core types.CoreIndex) types.ParaID {
-	return g.Paras[int(core)%len(g.Paras)]
-}
-
 // MinVotes is the effective minimum of backing votes for a group.
 func (g *Genesis) MinVotes(groupLen int) int { return min(g.MinBackingVotes, groupLen) }
 
 // GenesisHeader is block 0.
 func (g *Genesis) GenesisHeader() types.Header {
 	raw, _ := json.Marshal(g)
-	st := GenesisState(g)
 	return types.Header{
 		ParentHash: types.Blake2_256(raw),
 		Number:     0,
-		StateRoot:  st.Root(),
+		StateRoot:  g.genesisState().Root(),
 	}
 }
 

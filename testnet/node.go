@@ -3,6 +3,7 @@ package testnet
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/metrics"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -40,6 +42,8 @@ type NodeConfig struct {
 	// LibP2PMetrics turns libp2p's own metrics on (one node per process
 	// only; see p2p.Config.LibP2PMetrics).
 	LibP2PMetrics prometheus.Registerer
+	// BandwidthReporter counts the node's stream bytes (ByteCounter).
+	BandwidthReporter metrics.Reporter
 	// PrePropose is how long the provisioner holds an inherent request
 	// after a leaf's activation (default 40% of the slot).
 	PrePropose time.Duration
@@ -58,6 +62,12 @@ type NodeConfig struct {
 	// protocols besides the node's own (whose key is
 	// <BasePath>/builder/secret_ed25519, or ephemeral without BasePath).
 	BuilderPeers []peer.ID
+	// NewHost, when set, makes the node's libp2p hosts instead of real
+	// sockets: role RoleNode for its network host (key is its identity:
+	// NodeKey, or BasePath's), RoleBuilder for its block builder's client.
+	// The testnet's WAN emulation (wan.go) puts both on its mocknet; the
+	// node owns and closes what it returns.
+	NewHost func(role string, key crypto.PrivKey) (host.Host, error)
 }
 
 // Node is one validator (or observer) of the testnet.
@@ -85,6 +95,9 @@ type Node struct {
 	// node then has the chain and may author.
 	imported atomic.Bool
 	held     held // what the provisioner was fed (status.go)
+	// keySession is the session the network layer's validator record is
+	// signed for (followSession).
+	keySession types.SessionIndex
 }
 
 // StartNode starts a node; Run drives it until ctx ends.
@@ -144,22 +157,31 @@ func StartNode(ctx context.Context, cfg NodeConfig) (*Node, error) {
 		n.prov.stop()
 		return nil, err
 	}
+	var netHost host.Host
+	if cfg.NewHost != nil {
+		if netHost, err = n.newNetHost(); err != nil {
+			n.prov.stop()
+			return nil, err
+		}
+	}
 	n.net, err = p2p.New(ctx, p2p.Config{
-		TrustedPeers:     cfg.TrustedPeers,
-		Admission:        p2p.AdmissionConfig{RequireRecords: true},
-		BuilderPeers:     append([]peer.ID{builderID}, cfg.BuilderPeers...),
-		ValidatorSetSize: len(g.Validators),
-		Genesis:          g.Hash(),
-		BasePath:         cfg.BasePath,
-		PrivateKey:       cfg.NodeKey,
-		SessionKey:       sessionKey,
-		LibP2PMetrics:    cfg.LibP2PMetrics,
-		ListenAddrs:      cfg.ListenAddrs,
-		Bootnodes:        cfg.Bootnodes,
-		Chain:            n.view,
-		Sink:             n,
-		Inherents:        n.prov,
-		Registerer:       cfg.Registerer,
+		Host:              netHost,
+		TrustedPeers:      cfg.TrustedPeers,
+		Admission:         p2p.AdmissionConfig{RequireRecords: true},
+		BuilderPeers:      append([]peer.ID{builderID}, cfg.BuilderPeers...),
+		ValidatorSetSize:  len(g.Validators),
+		Genesis:           g.Hash(),
+		BasePath:          cfg.BasePath,
+		PrivateKey:        cfg.NodeKey,
+		SessionKey:        sessionKey,
+		LibP2PMetrics:     cfg.LibP2PMetrics,
+		BandwidthReporter: cfg.BandwidthReporter,
+		ListenAddrs:       cfg.ListenAddrs,
+		Bootnodes:         cfg.Bootnodes,
+		Chain:             n.view,
+		Sink:              n,
+		Inherents:         n.prov,
+		Registerer:        cfg.Registerer,
 		AnnouncementValidator: func(a *p2p.BlockAnnouncement) error {
 			// The announcement's seal is cheap to check here; execution
 			// happens on import.
@@ -180,7 +202,11 @@ func StartNode(ctx context.Context, cfg NodeConfig) (*Node, error) {
 	if cfg.Validator >= 0 {
 		// The block builder is a separate libp2p client, as a Substrate
 		// block author talks to the provisioner over the inherent protocol.
-		n.builder, err = libp2p.New(libp2p.Identity(builderKey), libp2p.NoListenAddrs, libp2p.DisableRelay())
+		if cfg.NewHost != nil {
+			n.builder, err = cfg.NewHost(RoleBuilder, builderKey)
+		} else {
+			n.builder, err = libp2p.New(libp2p.Identity(builderKey), libp2p.NoListenAddrs, libp2p.DisableRelay())
+		}
 		if err != nil {
 			n.net.Close()
 			n.prov.stop()
@@ -188,9 +214,32 @@ func StartNode(ctx context.Context, cfg NodeConfig) (*Node, error) {
 		}
 		n.client = inherentclient.New(n.builder, g.Hash(), inherentclient.WithTimeout(cfg.FetchDeadline))
 	}
+	n.keySession = g.Session
 	genesis := g.GenesisHeader()
 	n.activate(genesis.Hash(), genesis, types.Hash{})
 	return n, nil
+}
+
+// newNetHost makes the network host with NewHost, under the identity the
+// node would otherwise take: NodeKey, BasePath's key, or a new one.
+func (n *Node) newNetHost() (host.Host, error) {
+	key := n.cfg.NodeKey
+	var err error
+	switch {
+	case key != nil:
+	case n.cfg.BasePath != "":
+		key, err = p2p.LoadOrCreateIdentity(n.cfg.BasePath)
+	default:
+		key, _, err = p2p.GenerateNodeKey()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("network key: %w", err)
+	}
+	h, err := n.cfg.NewHost(RoleNode, key)
+	if err != nil {
+		return nil, fmt.Errorf("network host: %w", err)
+	}
+	return h, nil
 }
 
 // Addrs are the node's listen multiaddrs with its peer id.
@@ -310,6 +359,9 @@ func (n *Node) importAnnouncement(ctx context.Context, a *p2p.BlockAnnouncement)
 	if n.cfg.Recorder != nil {
 		n.cfg.Recorder.Block(b, imp, time.Now())
 	}
+	if n.kp != nil && imp.Result != nil {
+		n.approve(ctx, b, imp)
+	}
 	log.Debugw("imported", "number", imp.Header.Number, "hash", imp.Hash, "author", imp.Author, "best", imp.BecameBest)
 	if !imp.BecameBest {
 		return
@@ -328,33 +380,30 @@ func (n *Node) duties(ctx context.Context, leaf types.Hash) {
 		return
 	}
 	me := types.ValidatorIndex(n.cfg.Validator)
-	ctxSig := types.SigningContext{SessionIndex: n.g.Session, ParentHash: leaf}
-	bf := types.SignBitfield(n.kp, AvailabilityBitfield(st), me, ctxSig)
+	session := n.g.rt.SessionIndexForChild(st)
+	n.followSession(session)
+	ctxSig := types.SigningContext{SessionIndex: session, ParentHash: leaf}
+	bf := types.SignBitfield(n.kp, AvailabilityBitfield(n.g, st), me, ctxSig)
 	if err := n.net.PublishBitfield(ctx, leaf, bf); err != nil && ctx.Err() == nil {
 		log.Warnw("publish bitfield", "leaf", leaf, "err", err)
 	}
 	if n.cfg.Adversary {
 		n.misbehave(ctx, leaf, st)
 	}
-	groups := n.g.Groups()
 	for core := types.CoreIndex(0); int(core) < n.g.Cores; core++ {
-		group := groups[n.g.GroupForCore(core)]
-		pos := -1
-		for i, v := range group {
-			if v == me {
-				pos = i
-			}
-		}
-		if pos < 0 {
-			continue
-		}
 		cand, err := BuildCandidate(n.g, &h, st, core)
 		if err != nil {
-			log.Warnw("collator", "core", core, "err", err)
+			log.Debugw("collator", "core", core, "err", err)
 			continue
 		}
-		vote := BackingVote(n.kp, cand, pos == 0, n.g, leaf)
-		bc, err := Backed(cand, len(group), map[int]types.ValidityAttestation{pos: vote})
+		// The group is the one assigned to the core at the candidate's
+		// relay parent number + 1 (async backing).
+		pos := slices.Index(cand.Group, me)
+		if pos < 0 || !backs(n.g, cand, pos) {
+			continue
+		}
+		vote := BackingVote(n.kp, cand, pos == 0)
+		bc, err := Backed(cand, len(cand.Group), map[int]types.ValidityAttestation{pos: vote})
 		if err != nil {
 			continue
 		}
@@ -388,19 +437,19 @@ func (n *Node) author(ctx context.Context, slot uint64) {
 	if res.Err != nil {
 		log.Warnw("inherent fetch fell back to the empty inherent", "slot", slot, "leaf", leaf, "err", res.Err)
 	}
-	kept, next, _, dropped, err := Sanitize(n.g, n.keys, st, &parent, parent.Number+1, res.Data)
+	// The runtime's create_inherent keeps what enter will accept, within
+	// the block's weight; when it cannot build on the data at all, the
+	// block carries the empty inherent, as Polkadot's author falls back.
+	kept, next, out, err := Sanitize(n.g, st, &parent, res.Data)
 	if err != nil {
-		log.Errorw("inherent unusable", "slot", slot, "err", err)
-		return
-	}
-	if len(dropped) > 0 {
-		log.Warnw("block builder dropped inherent items the runtime would refuse", "dropped", dropped)
-	}
-	for kept.EncodedSize() > MaxInherentSize && len(kept.BackedCandidates) > 0 {
-		kept.BackedCandidates = kept.BackedCandidates[:len(kept.BackedCandidates)-1]
-		if kept, next, _, _, err = Sanitize(n.g, n.keys, st, &parent, parent.Number+1, kept); err != nil {
+		log.Warnw("inherent unusable, building with the empty inherent", "slot", slot, "err", err)
+		if kept, next, out, err = Sanitize(n.g, st, &parent, &types.InherentData{ParentHeader: parent}); err != nil {
+			log.Errorw("empty inherent refused", "slot", slot, "err", err)
 			return
 		}
+	}
+	if len(out.Filtered) > 0 {
+		log.Warnw("block builder dropped inherent items the runtime would refuse", "filtered", out.Filtered)
 	}
 	b := BuildBlock(n.kp, types.ValidatorIndex(n.cfg.Validator), slot, &parent, kept, next, uint32(fetch.Microseconds()), res.FellBack)
 	a := &p2p.BlockAnnouncement{Header: b.Header, Body: types.Encode(&b.Body)}
@@ -432,6 +481,9 @@ func (n *Node) Bitfield(rp types.Hash, bf *types.UncheckedSignedAvailabilityBitf
 }
 
 func (n *Node) BackedCandidate(rp types.Hash, c *types.BackedCandidate) {
+	if n.cfg.Recorder != nil {
+		n.cfg.Recorder.Candidate(rp, time.Now())
+	}
 	if full := n.backing.add(rp, c); full != nil {
 		n.countHeld(rp, kindCandidate)
 		n.prov.feed(rp, full)
@@ -439,6 +491,10 @@ func (n *Node) BackedCandidate(rp types.Hash, c *types.BackedCandidate) {
 }
 
 func (n *Node) Dispute(set *types.DisputeStatementSet) {
+	if n.cfg.Recorder != nil {
+		n.cfg.Recorder.DisputeRaised(set)
+		n.cfg.Recorder.Dispute(time.Now())
+	}
 	n.mu.Lock()
 	leaf := n.leaf
 	n.held.Disputes++

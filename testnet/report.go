@@ -37,6 +37,14 @@ type BlockReport struct {
 	// Fork: the block's parent was not the observer's best block when it
 	// arrived (a competing block, or a reorganisation).
 	Fork bool `json:"fork,omitempty"`
+	// The runtime's view of the block (chainreport.go): its session, the
+	// inherent's weight, what enter filtered (0 for every block a node
+	// accepts), the candidates it backed and the cores in use.
+	Session    types.SessionIndex `json:"session"`
+	Weight     WeightReport       `json:"weight"`
+	Filtered   int                `json:"filtered"`
+	Candidates []BackedInfo       `json:"candidates"`
+	CoresUsed  int                `json:"cores_used"`
 }
 
 // Report is what `testnet --report FILE` writes.
@@ -70,6 +78,21 @@ type Report struct {
 	Graylisted       []string           `json:"graylisted,omitempty"`
 	Faults           []string           `json:"faults,omitempty"`
 	Checks           []Check            `json:"checks"`
+	// Measurements (measure.go): each node's cost, the testnet process's,
+	// and gossip latency by kind.
+	NodesResources   []NodeResources         `json:"nodes_resources,omitempty"`
+	ProcessResources *ProcessResources       `json:"process_resources,omitempty"`
+	LatencyMillis    map[string]LatencyStats `json:"latency_ms,omitempty"`
+	LatencyNote      string                  `json:"latency_note,omitempty"`
+	// The runtime's totals (chainreport.go).
+	Lookahead      uint32             `json:"lookahead"`
+	SessionLength  uint32             `json:"session_length"`
+	GroupRotation  uint32             `json:"group_rotation"`
+	AsyncBacked    AsyncBackedStats   `json:"async_backed"`
+	Sessions       int                `json:"sessions"`
+	FilteredBlocks int                `json:"filtered_blocks"`
+	Disputes       DisputeStats       `json:"disputes"`
+	InvalidParas   []InvalidParaStats `json:"invalid_paras,omitempty"`
 }
 
 // BitfieldStats compares bitfields signed for a leaf with those included in
@@ -109,6 +132,8 @@ type Recorder struct {
 	out         io.Writer
 	printedHead bool
 	best        types.Hash // the observer's best block, for fork marks
+	meas        measurements
+	chain       chainNotes // the runtime's events (chainreport.go)
 }
 
 // NewRecorder writes a live table to out (nil: silent).
@@ -149,12 +174,14 @@ func (r *Recorder) Block(b *Block, imp *Imported, at time.Time) {
 	if imp.Result != nil {
 		row.Included = len(imp.Result.Included)
 		for _, p := range imp.Result.Included {
-			r.included[p]++
+			r.included[p.Para]++
 		}
 	}
+	r.chain.block(r.g, &row, imp)
 	r.byHash[imp.Hash] = len(r.blocks)
 	r.blocks = append(r.blocks, row)
 	r.leafSeen[imp.Hash] = at
+	r.meas.block(b, imp, slotStart, at)
 	r.inInherent[b.Header.ParentHash] += len(inh.Bitfields)
 	// A bitfield in the block was signed even if its gossip never reached
 	// the observer: count it among the signed ones.
@@ -169,8 +196,8 @@ func (r *Recorder) Block(b *Block, imp *Imported, at time.Time) {
 	r.hasChild[b.Header.ParentHash] = true
 	if r.out != nil {
 		if !r.printedHead {
-			fmt.Fprintf(r.out, "%6s  %-14s  %-18s  %9s  %6s  %8s  %9s  %9s  %8s  %s\n",
-				"block", "hash", "author", "bitfields", "backed", "included", "bytes", "fetch ms", "fallback", "note")
+			fmt.Fprintf(r.out, "%6s  %-14s  %-18s  %7s  %9s  %6s  %8s  %9s  %9s  %8s  %s\n",
+				"block", "hash", "author", "session", "bitfields", "backed", "included", "bytes", "fetch ms", "fallback", "note")
 			r.printedHead = true
 		}
 		fb := ""
@@ -181,8 +208,11 @@ func (r *Recorder) Block(b *Block, imp *Imported, at time.Time) {
 		if row.Fork {
 			note = "FORK: parent " + row.ParentHash[:14] + " is not the previous best"
 		}
-		fmt.Fprintf(r.out, "%6d  %-14s  %-18s  %9d  %6d  %8d  %9d  %9.1f  %8s  %s\n",
-			row.Number, row.Hash[:14], row.Author, row.Bitfields, row.Backed, row.Included,
+		if d := r.chain.note(imp); d != "" {
+			note = strings.TrimSpace(note + " " + d)
+		}
+		fmt.Fprintf(r.out, "%6d  %-14s  %-18s  %7d  %9d  %6d  %8d  %9d  %9.1f  %8s  %s\n",
+			row.Number, row.Hash[:14], row.Author, row.Session, row.Bitfields, row.Backed, row.Included,
 			row.InherentBytes, row.FetchMillis, fb, note)
 	}
 }
@@ -191,6 +221,7 @@ func (r *Recorder) Block(b *Block, imp *Imported, at time.Time) {
 func (r *Recorder) Bitfield(leaf types.Hash, v types.ValidatorIndex, at time.Time) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.meas.bitfieldArrived(leaf, v, at)
 	m := r.signed[leaf]
 	if m == nil {
 		m = map[types.ValidatorIndex]bool{}
@@ -202,6 +233,7 @@ func (r *Recorder) Bitfield(leaf types.Hash, v types.ValidatorIndex, at time.Tim
 	m[v] = true
 	if seen, ok := r.leafSeen[leaf]; ok {
 		r.gossip = append(r.gossip, float64(at.Sub(seen).Microseconds())/1000)
+		r.meas.observe(LatencyBitfield, r.gossip[len(r.gossip)-1])
 	}
 }
 
@@ -241,6 +273,7 @@ func (r *Recorder) Report(nodes int) *Report {
 	if rep.Bitfields.Signed > 0 {
 		rep.Bitfields.Ratio = float64(rep.Bitfields.InInherent) / float64(rep.Bitfields.Signed)
 	}
+	r.chain.fill(r.g, rep)
 	return rep
 }
 
@@ -270,6 +303,7 @@ func (rep *Report) WriteSummary(w io.Writer) {
 		parts[i] = fmt.Sprintf("%d:%d", p.id, p.n)
 	}
 	fmt.Fprintf(w, "  paras included: %s\n", strings.Join(parts, " "))
+	rep.writeChainSummary(w)
 	fmt.Fprintf(w, "  bitfields: %d signed, %d in the next block (%.2f%%); gossip p50 %.1f ms, p99 %.1f ms\n",
 		rep.Bitfields.Signed, rep.Bitfields.InInherent, 100*rep.Bitfields.Ratio, rep.GossipMillis.P50, rep.GossipMillis.P99)
 	if len(rep.RejectedMessages) > 0 {

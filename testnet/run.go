@@ -13,6 +13,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -67,6 +69,22 @@ type Config struct {
 	Pauses  []Pause
 	// Adversaries: the last K nodes misbehave.
 	Adversaries int
+	// Latency and Bandwidth emulate a wide-area network (wan.go): with
+	// either set, an InProcess run puts every host on a mocknet whose
+	// links delay each write by the pair's one-way latency (drawn from
+	// Seed within Latency) and cap it at Bandwidth bytes per second, one
+	// budget per link shared by its two directions (0: unlimited). Node
+	// processes stay on loopback sockets, so Validate refuses them there.
+	Latency   Latency
+	Bandwidth float64
+	// The runtime's parameters: Lookahead (0: 3), GroupRotation in blocks
+	// (0: 5), SessionLength in blocks (0: 10; -1: one session for ever).
+	Lookahead, GroupRotation, SessionLength int
+	// InvalidCandidates: a para's candidate built for a block is invalid
+	// and backed anyway (--invalid-candidate); Equivocations: a validator
+	// votes both ways in its disputes (--equivocate).
+	InvalidCandidates []ParaAt
+	Equivocations     []NodeAt
 	// Out receives the node table, the live table and progress (nil:
 	// silent).
 	Out io.Writer
@@ -166,6 +184,12 @@ func Run(ctx context.Context, cfg Config) (_ *Report, err error) {
 		return nil, err
 	}
 	g.V1Descriptors = cfg.V1Descriptors
+	lookahead, rotation, session := cfg.runtimeDefaults()
+	g.Lookahead, g.GroupRotation, g.SessionLength = uint32(lookahead), uint32(rotation), uint32(session)
+	g.InvalidCandidates, g.Equivocations = cfg.InvalidCandidates, cfg.Equivocations
+	if err := g.Complete(); err != nil {
+		return nil, err
+	}
 	specPath := filepath.Join(cfg.BaseDir, "chain.json")
 	if err := g.Save(specPath); err != nil {
 		return nil, err
@@ -176,6 +200,18 @@ func Run(ctx context.Context, cfg Config) (_ *Report, err error) {
 	}
 	say("testnet: %d validators, %d paras on %d cores, %s blocks of %s, genesis %s", cfg.Nodes, cfg.Paras, cfg.Cores, blocks, cfg.Slot, g.Hash())
 	say("testnet: base dir %s", cfg.BaseDir)
+	// The emulated network outlives every host on it: its Close is
+	// deferred before the observer's and the nodes' stops, so it runs
+	// after them.
+	w := newWAN(cfg)
+	defer w.Close()
+	if w != nil {
+		bw := "unlimited"
+		if cfg.Bandwidth > 0 {
+			bw = formatBandwidth(cfg.Bandwidth)
+		}
+		say("testnet: emulated WAN (mocknet): one-way latency %s per link (seed %d), bandwidth %s per link", cfg.Latency, cfg.Seed, bw)
+	}
 
 	// The network runs on its own context: when ctx ends (Ctrl-C), the
 	// loop below stops, but nodes stay up until their metrics and the
@@ -188,7 +224,7 @@ func Run(ctx context.Context, cfg Config) (_ *Report, err error) {
 	// takes the notes of the report. It listens first; nodes boot from it.
 	obs, err := StartNode(netCtx, NodeConfig{
 		Genesis: g, Validator: -1, BasePath: filepath.Join(cfg.BaseDir, "observer"),
-		ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}, Recorder: rec,
+		ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}, Recorder: rec, NewHost: w.hostsFor("observer"),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("observer: %w", err)
@@ -206,7 +242,7 @@ func Run(ctx context.Context, cfg Config) (_ *Report, err error) {
 		// The observer holds no validator key: the nodes admit it to
 		// gossip by name.
 		if cfg.InProcess {
-			return startInProcess(netCtx, g, i, base, boot, adversary(i), obs.Net().ID())
+			return startInProcess(netCtx, g, i, base, boot, adversary(i), obs.Net().ID(), w.hostsFor(fmt.Sprintf("node-%d", i)))
 		}
 		return startProcess(cfg, specPath, i, base, boot, adversary(i), &nodePorts[i], why, obs.Net().ID())
 	}
@@ -333,6 +369,7 @@ loop:
 	}
 	rep := rec.Report(cfg.Nodes)
 	rep.Faults = faults
+	rep.FilteredBlocks = obs.Chain().FilteredBlocks()
 	for _, h := range handles {
 		if h == nil || h.paused {
 			// A stopped process answers no scrape.
@@ -389,14 +426,17 @@ func waitingLine(firstSlot, now time.Time) string {
 	return fmt.Sprintf("waiting for block 1: slot 1 started %.1f s ago", -d.Seconds())
 }
 
-func startInProcess(ctx context.Context, g *Genesis, i int, base string, boot []string, adversary bool, observer peer.ID) (*nodeHandle, error) {
+func startInProcess(ctx context.Context, g *Genesis, i int, base string, boot []string, adversary bool, observer peer.ID,
+	newHost func(role string, key crypto.PrivKey) (host.Host, error)) (*nodeHandle, error) {
 	reg := prometheus.NewRegistry()
 	rec := NewRecorder(g, nil)
+	bw := NewByteCounter()
+	reg.MustRegister(bw)
 	ctx, cancel := context.WithCancel(ctx)
 	n, err := StartNode(ctx, NodeConfig{
 		Genesis: g, Validator: i, BasePath: base, ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"},
 		Bootnodes: boot, Registerer: reg, Adversary: adversary, TrustedPeers: []peer.ID{observer},
-		Recorder: rec,
+		Recorder: rec, NewHost: newHost, BandwidthReporter: bw,
 	})
 	if err != nil {
 		cancel()

@@ -3,9 +3,12 @@ package testnet
 import (
 	"context"
 	"errors"
+	"maps"
+	"slices"
 	"testing"
 	"time"
 
+	"github.com/polkadot-provisioner/provisioner/testnet/runtime"
 	"github.com/polkadot-provisioner/provisioner/types"
 )
 
@@ -56,12 +59,11 @@ func backedAt(t *testing.T, g *Genesis, kps []*types.Keypair, leaf *types.Header
 	if err != nil {
 		t.Fatal(err)
 	}
-	group := g.Groups()[g.GroupForCore(core)]
 	votes := map[int]types.ValidityAttestation{}
-	for pos, v := range group {
-		votes[pos] = BackingVote(kps[v], c, pos == 0, g, leaf.Hash())
+	for pos, v := range c.Group {
+		votes[pos] = BackingVote(kps[v], c, pos == 0)
 	}
-	bc, err := Backed(c, len(group), votes)
+	bc, err := Backed(c, len(c.Group), votes)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,69 +71,82 @@ func backedAt(t *testing.T, g *Genesis, kps []*types.Keypair, leaf *types.Header
 }
 
 func TestApplyIncludesAfterAvailability(t *testing.T) {
-	g, keys, kps := chainFixture(t)
+	g, _, kps := chainFixture(t)
 	h0 := g.GenesisHeader()
-	st0 := GenesisState(g)
+	st0 := g.genesisState()
 	inh1 := &types.InherentData{ParentHeader: h0,
 		BackedCandidates: []types.BackedCandidate{backedAt(t, g, kps, &h0, st0, 0), backedAt(t, g, kps, &h0, st0, 1)}}
-	st1, res1, err := Apply(g, keys, st0, &h0, 1, inh1)
-	if err != nil || res1.Backed != 2 || st1.Cores[0] == nil || st1.Cores[1] == nil {
+	st1, res1, err := Apply(g, st0, &h0, inh1)
+	if err != nil || len(res1.Backed) != 2 || len(st1.Paras[0].Pending) != 1 || len(st1.Paras[1].Pending) != 1 {
 		t.Fatalf("block 1: %+v %v", res1, err)
 	}
 	h1 := types.Header{ParentHash: h0.Hash(), Number: 1, StateRoot: st1.Root()}
 	// Three of four validators (the supermajority 4 - 1) make core 0
 	// available; core 1 gets two and stays occupied.
-	ctx := types.SigningContext{SessionIndex: g.Session, ParentHash: h1.Hash()}
+	ctx := types.SigningContext{SessionIndex: g.rt.SessionIndexForChild(st1), ParentHash: h1.Hash()}
 	both, _ := types.BitVecFromString("11")
 	first, _ := types.BitVecFromString("10")
 	inh2 := &types.InherentData{ParentHeader: h1, Bitfields: []types.UncheckedSignedAvailabilityBitfield{
 		types.SignBitfield(kps[0], both, 0, ctx), types.SignBitfield(kps[1], both, 1, ctx), types.SignBitfield(kps[2], first, 2, ctx),
 	}}
-	st2, res2, err := Apply(g, keys, st1, &h1, 2, inh2)
+	st2, res2, err := Apply(g, st1, &h1, inh2)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(res2.Included) != 1 || res2.Included[0] != 2000 || st2.Cores[0] != nil || st2.Cores[1] == nil || st2.Included[0] != 1 {
-		t.Fatalf("block 2: %+v, cores %v", res2, st2.Cores)
+	want := []runtime.CandidateEvent{{Para: 2000, Core: 0, Hash: inh1.BackedCandidates[0].Hash()}}
+	if !slices.Equal(res2.Included, want) || len(st2.Paras[0].Pending) != 0 || len(st2.Paras[1].Pending) != 1 || st2.Paras[0].Included != 1 {
+		t.Fatalf("block 2: included %+v, want %+v", res2.Included, want)
 	}
-	if string(st2.Heads[0]) != string(inh1.BackedCandidates[0].Candidate.Commitments.HeadData) {
+	if string(st2.Paras[0].Head) != string(inh1.BackedCandidates[0].Candidate.Commitments.HeadData) {
 		t.Fatal("para head not advanced to the included candidate's head")
 	}
 }
 
 func TestApplyRejects(t *testing.T) {
-	g, keys, kps := chainFixture(t)
+	g, _, kps := chainFixture(t)
 	h0 := g.GenesisHeader()
-	st0 := GenesisState(g)
-	ctx := types.SigningContext{SessionIndex: g.Session, ParentHash: h0.Hash()}
+	st0 := g.genesisState()
+	ctx := types.SigningContext{SessionIndex: g.rt.SessionIndexForChild(st0), ParentHash: h0.Hash()}
 	good := backedAt(t, g, kps, &h0, st0, 0)
 	forged := good
 	forged.ValidityVotes = append([]types.ValidityAttestation(nil), good.ValidityVotes...)
 	forged.ValidityVotes[1].Signature[3] ^= 1
 	empty := types.NewBitVec(2)
+	badSig := types.SignBitfield(kps[0], empty, 0, ctx)
+	badSig.Signature[7] ^= 1
 	cases := []struct {
-		name string
-		inh  types.InherentData
-		want error
+		name     string
+		inh      types.InherentData
+		want     error
+		filtered map[string]int // what the builder's create_inherent drops
 	}{
-		{"forged backing vote", types.InherentData{BackedCandidates: []types.BackedCandidate{forged}}, types.ErrBadSignature},
-		{"bitfield for a free core", types.InherentData{Bitfields: []types.UncheckedSignedAvailabilityBitfield{
-			types.SignBitfield(kps[0], types.BitVecFromBools([]bool{true, false}), 0, ctx)}}, ErrInvalidInherent},
+		{"forged backing vote", types.InherentData{BackedCandidates: []types.BackedCandidate{forged}}, runtime.ErrInvalidBacking, nil},
 		{"bitfields out of order", types.InherentData{Bitfields: []types.UncheckedSignedAvailabilityBitfield{
-			types.SignBitfield(kps[1], empty, 1, ctx), types.SignBitfield(kps[0], empty, 0, ctx)}}, ErrInvalidInherent},
+			types.SignBitfield(kps[1], empty, 1, ctx), types.SignBitfield(kps[0], empty, 0, ctx)}},
+			runtime.ErrInherentDataFiltered, map[string]int{runtime.BitfieldOrder: 1}},
 		{"bitfield of the wrong length", types.InherentData{Bitfields: []types.UncheckedSignedAvailabilityBitfield{
-			types.SignBitfield(kps[0], types.NewBitVec(3), 0, ctx)}}, ErrInvalidInherent},
-		{"two candidates for one core", types.InherentData{BackedCandidates: []types.BackedCandidate{good, good}}, ErrInvalidInherent},
+			types.SignBitfield(kps[0], types.NewBitVec(3), 0, ctx)}}, runtime.ErrInherentDataFiltered, map[string]int{runtime.BitfieldLength: 1}},
+		{"bitfield with a bad signature", types.InherentData{Bitfields: []types.UncheckedSignedAvailabilityBitfield{badSig}},
+			runtime.ErrInherentDataFiltered, map[string]int{runtime.BitfieldSignature: 1}},
+		{"one candidate twice", types.InherentData{BackedCandidates: []types.BackedCandidate{good, good}},
+			runtime.ErrInherentDataFiltered, map[string]int{runtime.CandidateDuplicate: 1}},
 	}
 	for _, c := range cases {
 		c.inh.ParentHeader = h0
-		if _, _, err := Apply(g, keys, st0, &h0, 1, &c.inh); !errors.Is(err, c.want) {
+		if _, _, err := Apply(g, st0, &h0, &c.inh); !errors.Is(err, c.want) || !errors.Is(err, ErrInvalidInherent) {
 			t.Errorf("%s: err = %v, want %v", c.name, err, c.want)
 		}
-		// The builder's side drops the offending items instead.
-		kept, _, _, dropped, err := Sanitize(g, keys, st0, &h0, 1, &c.inh)
-		if err != nil || len(dropped) == 0 {
-			t.Errorf("%s: sanitize kept %d bitfields %d backed, dropped %v, %v", c.name, len(kept.Bitfields), len(kept.BackedCandidates), dropped, err)
+		// The builder's side drops the offending items instead, or, for
+		// a bad backing, cannot build on the data at all.
+		_, _, out, err := Sanitize(g, st0, &h0, &c.inh)
+		if c.filtered == nil {
+			if !errors.Is(err, c.want) {
+				t.Errorf("%s: sanitize err = %v, want %v", c.name, err, c.want)
+			}
+			continue
+		}
+		if err != nil || !maps.Equal(out.Filtered, c.filtered) {
+			t.Errorf("%s: sanitize filtered %v, want %v (%v)", c.name, out.Filtered, c.filtered, err)
 		}
 	}
 }
@@ -139,9 +154,9 @@ func TestApplyRejects(t *testing.T) {
 func TestBlockSealAndStateRoundTrip(t *testing.T) {
 	g, keys, kps := chainFixture(t)
 	h0 := g.GenesisHeader()
-	st0 := GenesisState(g)
+	st0 := g.genesisState()
 	inh := &types.InherentData{ParentHeader: h0, BackedCandidates: []types.BackedCandidate{backedAt(t, g, kps, &h0, st0, 1)}}
-	st1, _, err := Apply(g, keys, st0, &h0, 1, inh)
+	st1, _, err := Apply(g, st0, &h0, inh)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,7 +164,7 @@ func TestBlockSealAndStateRoundTrip(t *testing.T) {
 	b := BuildBlock(kps[author], author, 1, &h0, inh, st1, 1500, false)
 	c := NewChain(g, keys)
 	imp, err := c.Import(b)
-	if err != nil || !imp.BecameBest || imp.Result.Backed != 1 {
+	if err != nil || !imp.BecameBest || len(imp.Result.Backed) != 1 || len(imp.Candidates) != 1 || imp.Candidates[0].Core != 1 {
 		t.Fatalf("import: %+v %v", imp, err)
 	}
 	// A fresh node adopts the block from its body's state.
@@ -157,8 +172,8 @@ func TestBlockSealAndStateRoundTrip(t *testing.T) {
 	if err := types.Decode(types.Encode(&b.Body), &body); err != nil {
 		t.Fatal(err)
 	}
-	fresh := &Chain{g: g, keys: keys, blocks: map[types.Hash]*entry{}, best: &entry{}}
-	if imp, err := fresh.Import(&Block{Header: b.Header, Body: body}); err != nil || imp.Result != nil {
+	fresh := &Chain{g: g, rt: g.rt, keys: keys, blocks: map[types.Hash]*entry{}, best: &entry{}}
+	if imp, err := fresh.Import(&Block{Header: b.Header, Body: body}); err != nil || imp.Result != nil || imp.State.Root() != st1.Root() {
 		t.Fatalf("adopt: %+v %v", imp, err)
 	}
 	// Another validator cannot seal the slot.
@@ -166,6 +181,14 @@ func TestBlockSealAndStateRoundTrip(t *testing.T) {
 	bad := BuildBlock(kps[wrong], author, 1, &h0, inh, st1, 0, false)
 	if _, err := NewChain(g, keys).Import(bad); !errors.Is(err, ErrInvalidBlock) {
 		t.Fatalf("forged seal: %v", err)
+	}
+	// A block whose inherent the runtime would filter is refused and
+	// counted.
+	twice := &types.InherentData{ParentHeader: h0, BackedCandidates: []types.BackedCandidate{inh.BackedCandidates[0], inh.BackedCandidates[0]}}
+	filtered := BuildBlock(kps[author], author, 1, &h0, twice, st1, 0, false)
+	c2 := NewChain(g, keys)
+	if _, err := c2.Import(filtered); !errors.Is(err, runtime.ErrInherentDataFiltered) || c2.FilteredBlocks() != 1 {
+		t.Fatalf("filtered block: %v, counted %d", err, c2.FilteredBlocks())
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/polkadot-provisioner/provisioner/cmd/internal/buildinfo"
+	"github.com/polkadot-provisioner/provisioner/testnet"
 )
 
 // nodeMetrics is the node's Prometheus registry. Everything is registered
@@ -62,4 +63,12 @@ func (m *nodeMetrics) observe(snap func() snapshot) {
 			Help: "Active leaves of the node",
 		}, func() float64 { return float64(len(snap().Leaves)) }),
 	)
+}
+
+// bytesCounter registers the node's stream byte counter
+// (substrate_sub_libp2p_network_bytes_total) and returns it for the host.
+func bytesCounter(reg prometheus.Registerer) *testnet.ByteCounter {
+	bc := testnet.NewByteCounter()
+	reg.MustRegister(bc)
+	return bc
 }

@@ -288,7 +288,8 @@ func runNode(e *env, args []string) error {
 	n, err := testnet.StartNode(ctx, testnet.NodeConfig{
 		Genesis: g, Validator: f.validator, KeyURI: f.key, BasePath: f.base, NodeKey: key,
 		ListenAddrs: f.listen, Bootnodes: f.bootnodes, Registerer: m.reg,
-		LibP2PMetrics: m.reg, PrePropose: f.prePropose, Adversary: f.adversary,
+		BandwidthReporter: bytesCounter(m.reg),
+		LibP2PMetrics:     m.reg, PrePropose: f.prePropose, Adversary: f.adversary,
 		BuilderPeers: f.builderPeers, TrustedPeers: f.trusted,
 	})
 	if err != nil {

@@ -19,14 +19,17 @@ import (
 
 	"github.com/polkadot-provisioner/provisioner/cmd/internal/buildinfo"
 	"github.com/polkadot-provisioner/provisioner/testnet"
+	"github.com/polkadot-provisioner/provisioner/testnet/plot"
 )
 
 const usage = `testnet: run a local network of provisioner validator nodes
 
 Usage: testnet [flags]
+       testnet plot [--html FILE] REPORT.json...   (scaling curves; see testnet plot --help)
 
 Starts --nodes validator nodes (separate processes of the provisioner binary,
-or goroutines with --in-process) on loopback, with --paras parachains, runs
+or goroutines with --in-process) on loopback (with --in-process and --latency
+or --bandwidth: on an emulated WAN, go-libp2p's mocknet), with --paras parachains, runs
 --blocks relay-chain blocks of --slot each (--blocks 0: until Ctrl-C), shows
 every block as it is imported, prints a summary and writes --report.
 
@@ -61,6 +64,9 @@ func main() {
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "plot" {
+		return runPlot(args[1:], stdout, stderr)
+	}
 	fs := flag.NewFlagSet("testnet", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	nodes := fs.Int("nodes", 10, "number of validator nodes (at least 2)")
@@ -69,6 +75,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	blocks := fs.Int("blocks", 20, "relay-chain blocks to produce (0: until Ctrl-C)")
 	slot := fs.Duration("slot", time.Second, fmt.Sprintf("slot length (at least %v)", testnet.MinSlot))
 	report := fs.String("report", "", "write the JSON report to this file")
+	htmlPage := fs.String("html", "", "write a self-contained HTML page of the run's plots to this file")
 	seed := fs.Uint64("seed", 0, "seed of the slot lottery and adversaries (0: round-robin authors)")
 	inProcess := fs.Bool("in-process", false, "run nodes as goroutines instead of processes")
 	binary := fs.String("binary", "", "provisioner binary for node processes (default: beside this one)")
@@ -77,6 +84,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.Var(&kills, "kill", "NODE@BLOCK[,restart@BLOCK]: kill -9 a node and optionally restart it (repeatable)")
 	fs.Var(&pauses, "pause", "NODE@BLOCK[,resume@BLOCK]: SIGSTOP a node process and optionally SIGCONT it (repeatable; not with --in-process)")
 	adversaries := fs.Int("adversaries", 0, "make the last K nodes misbehave")
+	lookahead := fs.Int("lookahead", testnet.DefaultLookahead, "scheduling lookahead: claim-queue depth and allowed relay parents (1: no async backing)")
+	rotation := fs.Int("group-rotation", testnet.DefaultGroupRotation, "group rotation frequency in blocks")
+	sessionLength := fs.Int("session-length", testnet.DefaultSessionLength, "session length in blocks (0: one session for ever)")
+	var invalids, equivocations multiFlag
+	fs.Var(&invalids, "invalid-candidate", "PARA@BLOCK: the para's candidate for BLOCK is invalid and backed by 2 colluding backers; the others dispute it (repeatable; needs 7 nodes)")
+	fs.Var(&equivocations, "equivocate", "NODE@BLOCK: the validator votes both ways in disputes from BLOCK on, reported as misbehaviour (repeatable)")
+	latency := fs.String("latency", "", "MIN-MAX: emulate a WAN (needs --in-process): each pair of hosts gets a one-way link latency in [MIN, MAX] drawn from --seed, e.g. 50ms-150ms")
+	bandwidth := fs.String("bandwidth", "", "RATE: emulate a WAN (needs --in-process): cap each link (both directions together) at RATE, e.g. 100Mbit, 1Gbit, 10MB")
 	v1 := fs.Bool("v1-descriptors", false, "collators emit v1 candidate descriptors")
 	logLevel := fs.String("log-level", "info", "log level of the node processes (debug, info, warn, error); also of this process when given")
 	version := fs.Bool("version", false, "print the version and exit")
@@ -123,12 +138,40 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		V1Descriptors: *v1, Out: stdout, LogLevel: *logLevel,
 		Version: buildinfo.Version(), Flags: append([]string(nil), args...),
 	}
+	if *latency != "" {
+		if cfg.Latency, err = testnet.ParseLatency(*latency); err != nil {
+			return fail(2, "%v", err)
+		}
+	}
+	if *bandwidth != "" {
+		if cfg.Bandwidth, err = testnet.ParseBandwidth(*bandwidth); err != nil {
+			return fail(2, "%v", err)
+		}
+	}
 	for _, k := range kills {
 		kk, err := testnet.ParseKill(k)
 		if err != nil {
 			return fail(2, "%v", err)
 		}
 		cfg.Kills = append(cfg.Kills, kk)
+	}
+	cfg.Lookahead, cfg.GroupRotation, cfg.SessionLength = *lookahead, *rotation, *sessionLength
+	if *sessionLength == 0 {
+		cfg.SessionLength = -1 // Config's "one session for ever"
+	}
+	for _, s := range invalids {
+		f, err := testnet.ParseParaAt("invalid-candidate", s)
+		if err != nil {
+			return fail(2, "%v", err)
+		}
+		cfg.InvalidCandidates = append(cfg.InvalidCandidates, f)
+	}
+	for _, s := range equivocations {
+		e, err := testnet.ParseNodeAt("equivocate", s)
+		if err != nil {
+			return fail(2, "%v", err)
+		}
+		cfg.Equivocations = append(cfg.Equivocations, e)
 	}
 	for _, p := range pauses {
 		pp, err := testnet.ParsePause(p)
@@ -169,6 +212,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return fail(1, "write report: %v", err)
 		}
 		fmt.Fprintf(stdout, "report written to %s\n", *report)
+	}
+	if *htmlPage != "" {
+		if err := writeHTML(*htmlPage, func(w io.Writer) error { return plot.WriteRun(w, rep) }); err != nil {
+			return fail(1, "%v", err)
+		}
+		fmt.Fprintf(stdout, "plots written to %s\n", *htmlPage)
 	}
 	return code
 }

@@ -1,0 +1,142 @@
+package p2p
+
+import (
+	"context"
+	"runtime"
+	"sync"
+	"testing"
+	"time"
+
+	schnorrkel "github.com/ChainSafe/go-schnorrkel"
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	"github.com/libp2p/go-libp2p/core/peer"
+	dto "github.com/prometheus/client_model/go"
+)
+
+// burstMode is one way of getting through the burst of
+// BenchmarkBitfieldBurstVsRaw.
+type burstMode struct {
+	name string
+	run  func(b *testing.B)
+}
+
+// BenchmarkBitfieldBurstVsRaw succeeds BenchmarkBitfieldValidationVsRaw
+// for the targets: a burst of the 1,000 signed bitfields of
+// benchMessages (what a Kusama-sized validator set sends every block),
+// validated concurrently as gossipsub does it, one goroutine per message
+// calling the topic validator under the validation timeout; against
+// go-schnorrkel's single verification of the same signatures (pre-parsed
+// keys and pre-built payloads, so raw verification and nothing else) on
+// GOMAXPROCS goroutines, which is all the parallelism the machine has.
+//
+// One op is a round in which every mode goes through the whole burst, in
+// an order that rotates from round to round, so that CPU frequency and
+// noisy neighbours hit the modes alike. Modes: "schnorrkel" and "voi"
+// (raw single verification with go-schnorrkel and with curve25519-voi),
+// "validate" (the topic validator, BatchVerify off) and "batch" (the
+// topic validator with a batcher of GOMAXPROCS workers, the node's
+// defaults). Metrics: ns per message of each mode and its throughput
+// relative to go-schnorrkel ("<mode>-x"; the targets are
+// validate-x >= 2.0 and batch-x >= 3.0), and the mean batch size.
+func BenchmarkBitfieldBurstVsRaw(b *testing.B) {
+	s := benchMessages(b)
+	n := len(s.data)
+	workers := runtime.GOMAXPROCS(0)
+
+	skeys := make([]*schnorrkel.PublicKey, n)
+	for i, id := range s.chain.info.Validators {
+		k, err := schnorrkel.NewPublicKey(id)
+		if err != nil {
+			b.Fatal(err)
+		}
+		k.Encode() // fills the cached encoding Verify would otherwise write
+		skeys[i] = k
+	}
+	// spread runs f over the burst on workers goroutines.
+	spread := func(f func(i int)) {
+		var wg sync.WaitGroup
+		for w := range workers {
+			wg.Go(func() {
+				for i := w; i < n; i += workers {
+					f(i)
+				}
+			})
+		}
+		wg.Wait()
+	}
+
+	// The validators as a node registers them (topicValidatorFor, which
+	// knows the sender), one without and one with a batcher.
+	plain, _ := benchValidator(s)
+	plainVal := plain.topicValidatorFor(KindBitfield, plain.forKind(KindBitfield))
+	batched, _ := benchValidator(s)
+	batched.batch = newSigBatcher(context.Background(), workers, 256, 2*time.Millisecond, batched.m)
+	batched.batch.start()
+	defer batched.batch.stop()
+	batchedVal := batched.topicValidatorFor(KindBitfield, batched.forKind(KindBitfield))
+	// burst validates every message on its own goroutine, as gossipsub's
+	// asynchronous validation does, each under its own timeout.
+	burst := func(v *validators, val pubsub.ValidatorEx) {
+		v.dedupe.prune(s.rp)
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Go(func() {
+				ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+				defer cancel()
+				if r := val(ctx, peer.ID("peer"), newMsg(s.data[i])); r != Accept {
+					b.Errorf("message %d: result %v", i, r)
+				}
+			})
+		}
+		wg.Wait()
+	}
+	modes := []burstMode{
+		{"schnorrkel", func(b *testing.B) {
+			spread(func(i int) {
+				var sig schnorrkel.Signature
+				if err := sig.Decode(s.sigs[i]); err != nil {
+					b.Error(err)
+					return
+				}
+				ok, err := skeys[i].Verify(&sig, schnorrkel.NewSigningContext([]byte("substrate"), s.payloads[i]))
+				if err != nil || !ok {
+					b.Errorf("schnorrkel: signature %d does not verify", i)
+				}
+			})
+		}},
+		{"voi", func(b *testing.B) {
+			spread(func(i int) {
+				if !s.keys[i].Verify(s.payloads[i], s.sigs[i]) {
+					b.Errorf("voi: signature %d does not verify", i)
+				}
+			})
+		}},
+		{"validate", func(*testing.B) { burst(plain, plainVal) }},
+		{"batch", func(*testing.B) { burst(batched, batchedVal) }},
+	}
+
+	elapsed := make([]time.Duration, len(modes))
+	round := 0
+	for b.Loop() {
+		for k := range modes {
+			j := (round + k) % len(modes)
+			t0 := time.Now()
+			modes[j].run(b)
+			elapsed[j] += time.Since(t0)
+		}
+		round++
+	}
+	perMsg := func(j int) float64 { return float64(elapsed[j].Nanoseconds()) / float64(round*n) }
+	for j, m := range modes {
+		b.ReportMetric(perMsg(j), m.name+"-ns/msg")
+		if j > 0 {
+			b.ReportMetric(perMsg(0)/perMsg(j), m.name+"-x")
+		}
+	}
+	var hist dto.Metric
+	if err := batched.m.batchSize.Write(&hist); err == nil && hist.GetHistogram().GetSampleCount() > 0 {
+		h := hist.GetHistogram()
+		b.ReportMetric(h.GetSampleSum()/float64(h.GetSampleCount()), "sigs/batch")
+	}
+	b.ReportMetric(float64(workers), "workers")
+}

@@ -1,0 +1,581 @@
+package p2p
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+	"go.uber.org/goleak"
+
+	"github.com/polkadot-provisioner/provisioner/types"
+)
+
+// batchMsg is one gossip message of a batching test, with the peer that
+// sends it.
+type batchMsg struct {
+	name string
+	kind Kind
+	from peer.ID
+	data []byte
+}
+
+type verdictOf struct {
+	res    Result
+	reason string
+}
+
+// newBatchValidators: validators over chain; with workers > 0 a batcher
+// (not started) of that many workers, batches of up to maxSigs.
+func newBatchValidators(t *testing.T, chain ChainView, workers, maxSigs int) *validators {
+	t.Helper()
+	v := &validators{chain: chain, lim: DefaultLimits(), m: newMetrics(nil), self: peer.ID("self")}
+	if workers > 0 {
+		v.batch = newSigBatcher(context.Background(), workers, maxSigs, 2*time.Millisecond, v.m)
+		t.Cleanup(v.batch.stop)
+	}
+	return v
+}
+
+func (v *validators) judge(ctx context.Context, m batchMsg) verdictOf {
+	_, res, reason := v.forKind(m.kind)(ctx, m.from, m.data)
+	return verdictOf{res, reason}
+}
+
+// inlineVerdicts judges msgs one by one without a batcher: the reference.
+func inlineVerdicts(t *testing.T, chain ChainView, msgs []batchMsg) []verdictOf {
+	v := newBatchValidators(t, chain, 0, 0)
+	out := make([]verdictOf, len(msgs))
+	for i, m := range msgs {
+		out[i] = v.judge(context.Background(), m)
+	}
+	return out
+}
+
+// judgeConcurrently judges every message on its own goroutine, as
+// gossipsub does, and returns the verdicts in order. started, if not nil,
+// is called once every goroutine has either finished or queued its
+// request, with the number queued.
+func judgeConcurrently(v *validators, msgs []batchMsg, started func(queued int)) []verdictOf {
+	out := make([]verdictOf, len(msgs))
+	var wg sync.WaitGroup
+	var done atomic.Int64
+	for i, m := range msgs {
+		wg.Go(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			out[i] = v.judge(ctx, m)
+			done.Add(1)
+		})
+	}
+	if started != nil {
+		for int(done.Load())+len(v.batch.reqs) != len(msgs) {
+			runtime.Gosched()
+		}
+		started(len(v.batch.reqs))
+	}
+	wg.Wait()
+	return out
+}
+
+// forgedBitfield: a bitfield of validator vi whose signature is bad, by a
+// flipped bit or by signing other bits than it carries.
+func forgedBitfield(f *fixture, rp types.Hash, vi types.ValidatorIndex, bits string, how int) BitfieldMessage {
+	m := f.bitfield(rp, vi, bits)
+	if how == 0 {
+		m.Bitfield.Signature[5] ^= 0x10
+		return m
+	}
+	other, err := types.BitVecFromString(strings.Repeat("1", f.cores))
+	if err != nil {
+		panic(err)
+	}
+	m.Bitfield.Payload = other
+	return m
+}
+
+// forgedBacked: a backed candidate with its vote i forged.
+func forgedBacked(f *fixture, rp types.Hash, core types.CoreIndex, i int) BackedCandidateMessage {
+	m := f.backed(rp, core, 2)
+	m.Candidate.ValidityVotes[i].Signature[9] ^= 0x01
+	return m
+}
+
+// randomMix: messages for several leaves from a few peers: good and
+// forged bitfields and backed candidates, and some refused before any
+// signature (index, length, votes). Every verdict is independent of the
+// order of validation: at most one genuine bitfield per validator and
+// leaf, forgeries carry other bits, and no candidate comes twice.
+func randomMix(f *fixture, rng *rand.Rand, leaves []types.Hash, peers []peer.ID) []batchMsg {
+	var msgs []batchMsg
+	add := func(name string, k Kind, v types.Encoder) {
+		msgs = append(msgs, batchMsg{name: name, kind: k, from: peers[rng.IntN(len(peers))], data: types.Encode(v)})
+	}
+	for li, rp := range leaves {
+		for vi := range types.ValidatorIndex(len(f.keys)) {
+			bits := []byte("00000")
+			bits[rng.IntN(f.cores)] = '1'
+			switch rng.IntN(5) {
+			case 0, 1:
+				m := f.bitfield(rp, vi, string(bits))
+				add(fmt.Sprintf("leaf %d bitfield %d good", li, vi), KindBitfield, &m)
+			case 2:
+				m := forgedBitfield(f, rp, vi, string(bits), rng.IntN(2))
+				add(fmt.Sprintf("leaf %d bitfield %d forged", li, vi), KindBitfield, &m)
+			case 3:
+				m := f.bitfield(rp, vi, string(bits)+"1") // one bit too many
+				add(fmt.Sprintf("leaf %d bitfield %d length", li, vi), KindBitfield, &m)
+			}
+		}
+		for core := range types.CoreIndex(f.cores) {
+			switch rng.IntN(5) {
+			case 0, 1:
+				m := f.backed(rp, core, 2)
+				add(fmt.Sprintf("leaf %d backed %d good", li, core), KindBackedCandidate, &m)
+			case 2:
+				m := forgedBacked(f, rp, core, rng.IntN(2))
+				add(fmt.Sprintf("leaf %d backed %d forged", li, core), KindBackedCandidate, &m)
+			case 3:
+				m := f.backed(rp, core, 1) // under the chain's 2 votes
+				add(fmt.Sprintf("leaf %d backed %d one vote", li, core), KindBackedCandidate, &m)
+			}
+		}
+	}
+	rng.Shuffle(len(msgs), func(i, j int) { msgs[i], msgs[j] = msgs[j], msgs[i] })
+	return msgs
+}
+
+func metricCount(t *testing.T, c prometheus.Counter) float64 {
+	t.Helper()
+	var m dto.Metric
+	if err := c.Write(&m); err != nil {
+		t.Fatal(err)
+	}
+	return m.GetCounter().GetValue()
+}
+
+func histogramValue(t *testing.T, h prometheus.Histogram) (count uint64, sum float64) {
+	t.Helper()
+	var m dto.Metric
+	if err := h.Write(&m); err != nil {
+		t.Fatal(err)
+	}
+	return m.GetHistogram().GetSampleCount(), m.GetHistogram().GetSampleSum()
+}
+
+func compareVerdicts(t *testing.T, msgs []batchMsg, got, want []verdictOf) {
+	t.Helper()
+	for i := range msgs {
+		if got[i] != want[i] {
+			t.Errorf("%s: batched %v/%q, inline %v/%q", msgs[i].name, got[i].res, got[i].reason, want[i].res, want[i].reason)
+		}
+	}
+}
+
+// TestBatchedVerdictsEqualInline queues a mix of good and forged bitfields
+// and backed candidates before the one worker starts, so that they are
+// verified as one batch, and checks every verdict against inline
+// verification, and that the batch failed, was checked item by item and
+// made its forgers suspects.
+func TestBatchedVerdictsEqualInline(t *testing.T) {
+	f := testFixture(t)
+	leaves := []types.Hash{leafHash(1), leafHash(2), leafHash(3)}
+	chain := newFakeChain(f, leaves...)
+	peers := []peer.ID{"peer-a", "peer-b", "peer-c", "peer-d"}
+	msgs := randomMix(f, rand.New(rand.NewPCG(1, 2)), leaves, peers)
+	// Make sure of every case, whatever the draw.
+	extra := []struct {
+		name string
+		kind Kind
+		v    types.Encoder
+	}{
+		{"good bitfield", KindBitfield, ptr(f.bitfield(leafHash(4), 0, "10100"))},
+		{"flipped bitfield", KindBitfield, ptr(forgedBitfield(f, leafHash(4), 1, "10000", 0))},
+		{"other bits bitfield", KindBitfield, ptr(forgedBitfield(f, leafHash(4), 2, "10000", 1))},
+		{"good backed", KindBackedCandidate, ptr(f.backed(leafHash(4), 0, 2))},
+		{"forged first vote", KindBackedCandidate, ptr(forgedBacked(f, leafHash(4), 1, 0))},
+		{"forged second vote", KindBackedCandidate, ptr(forgedBacked(f, leafHash(4), 2, 1))},
+	}
+	chain.activate(leafHash(4))
+	for i, e := range extra {
+		msgs = append(msgs, batchMsg{name: e.name, kind: e.kind, from: peers[i%len(peers)], data: types.Encode(e.v)})
+	}
+	want := inlineVerdicts(t, chain, msgs)
+	counts := map[verdictOf]int{}
+	for _, w := range want {
+		counts[w]++
+	}
+	if counts[verdictOf{Accept, ""}] == 0 || counts[verdictOf{Reject, ReasonBadSignature}] == 0 {
+		t.Fatalf("the mix lacks accepted or forged messages: %v", counts)
+	}
+
+	v := newBatchValidators(t, chain, 1, 4096)
+	var queued int
+	got := judgeConcurrently(v, msgs, func(n int) {
+		queued = n
+		v.batch.start()
+	})
+	compareVerdicts(t, msgs, got, want)
+
+	// Every message with a signature to check was queued: all but the
+	// ones refused before (length, votes).
+	sigMsgs, sigs := 0, 0
+	for i, w := range want {
+		if w.reason == ReasonBitfieldLength || w.reason == ReasonNotEnoughVotes {
+			continue
+		}
+		sigMsgs++
+		sigs++
+		if msgs[i].kind == KindBackedCandidate {
+			sigs++
+		}
+	}
+	if queued != sigMsgs {
+		t.Fatalf("%d requests queued, want %d", queued, sigMsgs)
+	}
+	if n, sum := histogramValue(t, v.m.batchSize); n != 1 || int(sum) != sigs {
+		t.Fatalf("batches: %d of %v signatures in all, want 1 of %d", n, sum, sigs)
+	}
+	if got := metricCount(t, v.m.batchFailed); got != 1 {
+		t.Fatalf("failed batches %v, want 1", got)
+	}
+	for _, p := range peers {
+		forger := false
+		for i, m := range msgs {
+			forger = forger || (m.from == p && want[i] == verdictOf{Reject, ReasonBadSignature})
+		}
+		if v.batch.suspect(p) != forger {
+			t.Errorf("peer %s: suspect %v, sent a forgery %v", p, !forger, forger)
+		}
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// TestBatchedVerdictsProperty: random mixes validated concurrently with
+// running workers (batches formed as timing has it) get the verdicts of
+// inline verification, with batching on and off.
+func TestBatchedVerdictsProperty(t *testing.T) {
+	f := testFixture(t)
+	leaves := []types.Hash{leafHash(1), leafHash(2), leafHash(3), leafHash(4)}
+	chain := newFakeChain(f, leaves...)
+	peers := []peer.ID{"peer-a", "peer-b", "peer-c"}
+	for seed := range uint64(8) {
+		msgs := randomMix(f, rand.New(rand.NewPCG(seed, 99)), leaves, peers)
+		want := inlineVerdicts(t, chain, msgs)
+		for _, workers := range []int{1, 2} {
+			v := newBatchValidators(t, chain, workers, 1+int(seed)*8)
+			v.batch.start()
+			compareVerdicts(t, msgs, judgeConcurrently(v, msgs, nil), want)
+		}
+		// Off: the same validators without a batcher, concurrently.
+		v := newBatchValidators(t, chain, 0, 0)
+		compareVerdicts(t, msgs, judgeConcurrently(v, msgs, nil), want)
+		if got := metricCount(t, v.m.sigInline[inlineDisabled]); int(got) == 0 {
+			t.Fatalf("seed %d: no inline check counted as disabled", seed)
+		}
+	}
+}
+
+// testClock is a settable clock for the suspects' expiry.
+type testClock struct{ off atomic.Int64 }
+
+func (c *testClock) now() time.Time { return time.Now().Add(time.Duration(c.off.Load())) }
+
+// TestSuspectPeerVerifiedInline: once a peer sent a forgery, its messages
+// are verified by their own validator, not in a batch, until the window
+// ends; other peers' still go to the batch.
+func TestSuspectPeerVerifiedInline(t *testing.T) {
+	f := testFixture(t)
+	leaf := leafHash(1)
+	chain := newFakeChain(f, leaf)
+	v := newBatchValidators(t, chain, 1, 256)
+	clock := &testClock{}
+	v.batch.now = clock.now
+	v.batch.start()
+	ctx := context.Background()
+	msg := func(from peer.ID, m BitfieldMessage) batchMsg {
+		return batchMsg{kind: KindBitfield, from: from, data: types.Encode(&m)}
+	}
+	steps := []struct {
+		name    string
+		msg     batchMsg
+		want    verdictOf
+		batches uint64 // batches run so far
+		inline  float64
+	}{
+		{"forgery", msg("bad", forgedBitfield(f, leaf, 0, "10000", 0)), verdictOf{Reject, ReasonBadSignature}, 1, 0},
+		{"suspect's good bitfield", msg("bad", f.bitfield(leaf, 1, "10000")), verdictOf{Accept, ""}, 1, 1},
+		{"suspect's forgery", msg("bad", forgedBitfield(f, leaf, 2, "10000", 1)), verdictOf{Reject, ReasonBadSignature}, 1, 2},
+		{"another peer", msg("good", f.bitfield(leaf, 3, "10000")), verdictOf{Accept, ""}, 2, 2},
+	}
+	for _, s := range steps {
+		if got := v.judge(ctx, s.msg); got != s.want {
+			t.Fatalf("%s: %v/%q, want %v/%q", s.name, got.res, got.reason, s.want.res, s.want.reason)
+		}
+		n, _ := histogramValue(t, v.m.batchSize)
+		inline := metricCount(t, v.m.sigInline[inlineSuspect])
+		if n != s.batches || inline != s.inline {
+			t.Fatalf("%s: %d batches and %v inline, want %d and %v", s.name, n, inline, s.batches, s.inline)
+		}
+	}
+	clock.off.Store(int64(suspectWindow + time.Second))
+	if v.batch.suspect("bad") {
+		t.Fatal("still suspect after the window")
+	}
+	if got := v.judge(ctx, msg("bad", f.bitfield(leaf, 4, "10000"))); got != (verdictOf{Accept, ""}) {
+		t.Fatalf("after the window: %v/%q", got.res, got.reason)
+	}
+	if n, _ := histogramValue(t, v.m.batchSize); n != 3 {
+		t.Fatalf("after the window: %d batches, want 3", n)
+	}
+}
+
+// TestSuspectsBounded: a swarm of forgers is remembered up to
+// maxSuspects; a new one evicts the entry that expires first.
+func TestSuspectsBounded(t *testing.T) {
+	b := newSigBatcher(context.Background(), 1, 1, 0, newMetrics(nil))
+	clock := &testClock{}
+	b.now = clock.now
+	for i := range maxSuspects {
+		clock.off.Store(int64(i) * int64(time.Millisecond))
+		b.markSuspect(peer.ID(fmt.Sprint("p", i)))
+	}
+	b.markSuspect("newcomer")
+	if len(b.suspects) != maxSuspects {
+		t.Fatalf("%d suspects, want %d", len(b.suspects), maxSuspects)
+	}
+	if b.suspect("p0") || !b.suspect("p1") || !b.suspect("newcomer") {
+		t.Fatal("the oldest suspect was not the one evicted")
+	}
+}
+
+// TestBatchQueueFullFallsBackInline: with the queue full, a validator
+// verifies its message itself at once; the queued ones are answered once a
+// worker runs.
+func TestBatchQueueFullFallsBackInline(t *testing.T) {
+	f := testFixture(t)
+	leaf := leafHash(1)
+	v := newBatchValidators(t, newFakeChain(f, leaf), 1, 1) // a queue of 2
+	if cap(v.batch.reqs) != 2 {
+		t.Fatalf("queue of %d, want 2", cap(v.batch.reqs))
+	}
+	msgs := []batchMsg{
+		{name: "queued 1", kind: KindBitfield, from: "a", data: types.Encode(ptr(f.bitfield(leaf, 0, "10000")))},
+		{name: "queued 2", kind: KindBitfield, from: "a", data: types.Encode(ptr(forgedBitfield(f, leaf, 1, "10000", 0)))},
+	}
+	var wg sync.WaitGroup
+	got := make([]verdictOf, len(msgs))
+	for i, m := range msgs {
+		wg.Go(func() { got[i] = v.judge(context.Background(), m) })
+	}
+	for len(v.batch.reqs) != 2 {
+		runtime.Gosched()
+	}
+	inline := []batchMsg{
+		{name: "inline good", kind: KindBitfield, from: "b", data: types.Encode(ptr(f.bitfield(leaf, 2, "10000")))},
+		{name: "inline forged", kind: KindBitfield, from: "b", data: types.Encode(ptr(forgedBitfield(f, leaf, 3, "10000", 1)))},
+	}
+	wantInline := []verdictOf{{Accept, ""}, {Reject, ReasonBadSignature}}
+	for i, m := range inline {
+		if g := v.judge(context.Background(), m); g != wantInline[i] {
+			t.Fatalf("%s: %v/%q", m.name, g.res, g.reason)
+		}
+	}
+	if n := metricCount(t, v.m.sigInline[inlineFull]); n != 2 {
+		t.Fatalf("%v inline for a full queue, want 2", n)
+	}
+	v.batch.start()
+	wg.Wait()
+	compareVerdicts(t, msgs, got, []verdictOf{{Accept, ""}, {Reject, ReasonBadSignature}})
+}
+
+// TestBatchTimeoutIgnores: a validator whose context ends before the
+// batch answers ignores the message (nothing was proven against it).
+func TestBatchTimeoutIgnores(t *testing.T) {
+	f := testFixture(t)
+	leaf := leafHash(1)
+	v := newBatchValidators(t, newFakeChain(f, leaf), 1, 256) // never started
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	cases := []batchMsg{
+		{name: "forged bitfield", kind: KindBitfield, from: "a", data: types.Encode(ptr(forgedBitfield(f, leaf, 0, "10000", 0)))},
+		{name: "backed", kind: KindBackedCandidate, from: "a", data: types.Encode(ptr(f.backed(leaf, 0, 2)))},
+	}
+	for _, m := range cases {
+		if got := v.judge(ctx, m); got != (verdictOf{Ignore, ReasonVerifyTimeout}) {
+			t.Fatalf("%s: %v/%q, want ignore/%s", m.name, got.res, got.reason, ReasonVerifyTimeout)
+		}
+	}
+	if n := metricCount(t, v.m.sigTimeouts); n != 2 {
+		t.Fatalf("%v timeouts, want 2", n)
+	}
+	// A timed-out bitfield is not remembered: sent again, it is judged.
+	v.batch.start()
+	if got := v.judge(context.Background(), cases[0]); got != (verdictOf{Reject, ReasonBadSignature}) {
+		t.Fatalf("again: %v/%q", got.res, got.reason)
+	}
+}
+
+// TestBatcherStopped: after stop, validation goes on inline, exactly, and
+// a request queued when the batcher stopped is verified by its validator.
+func TestBatcherStopped(t *testing.T) {
+	f := testFixture(t)
+	leaf := leafHash(1)
+	v := newBatchValidators(t, newFakeChain(f, leaf), 1, 256) // never started
+	queued := batchMsg{kind: KindBitfield, from: "a", data: types.Encode(ptr(f.bitfield(leaf, 0, "10000")))}
+	var got verdictOf
+	var wg sync.WaitGroup
+	wg.Go(func() { got = v.judge(context.Background(), queued) })
+	for len(v.batch.reqs) != 1 {
+		runtime.Gosched()
+	}
+	v.batch.stop()
+	wg.Wait()
+	if got != (verdictOf{Accept, ""}) {
+		t.Fatalf("queued when stopped: %v/%q", got.res, got.reason)
+	}
+	after := []struct {
+		m    BitfieldMessage
+		want verdictOf
+	}{
+		{f.bitfield(leaf, 1, "10000"), verdictOf{Accept, ""}},
+		{forgedBitfield(f, leaf, 2, "10000", 0), verdictOf{Reject, ReasonBadSignature}},
+	}
+	for i, a := range after {
+		if g := v.judge(context.Background(), batchMsg{kind: KindBitfield, from: "a", data: types.Encode(&a.m)}); g != a.want {
+			t.Fatalf("after stop %d: %v/%q", i, g.res, g.reason)
+		}
+	}
+	if n := metricCount(t, v.m.sigInline[inlineStopped]); n != 3 {
+		t.Fatalf("%v inline as stopped, want 3", n)
+	}
+}
+
+// batchWorkers counts the goroutines running a batch worker.
+func batchWorkers() int {
+	buf := make([]byte, 1<<20)
+	for {
+		n := runtime.Stack(buf, true)
+		if n < len(buf) {
+			return strings.Count(string(buf[:n]), "(*sigBatcher).worker(")
+		}
+		buf = make([]byte, 2*len(buf))
+	}
+}
+
+// TestBatcherStopsOnClose: a node runs GOMAXPROCS batch workers, and Close
+// ends them with every other goroutine of the node; with BatchVerify off
+// there are none and checks are inline.
+func TestBatcherStopsOnClose(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	f := testFixture(t)
+	before := batchWorkers()
+	n := newTestNode(t, newFakeChain(f, leafHash(1)), nil)
+	if got := batchWorkers() - before; got != runtime.GOMAXPROCS(0) {
+		t.Fatalf("%d batch workers, want %d", got, runtime.GOMAXPROCS(0))
+	}
+	off := newTestNode(t, newFakeChain(f, leafHash(1)), nil, func(c *Config) { c.Gossip.BatchVerify = BatchVerifyOff })
+	if off.vals.batch != nil {
+		t.Fatal("a batcher with BatchVerify off")
+	}
+	if err := n.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := off.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := batchWorkers() - before; got != 0 {
+		t.Fatalf("%d batch workers after Close", got)
+	}
+}
+
+// TestBatchedGossipEndToEnd: through a real node with batching on, a raw
+// peer's burst of good and forged bitfields and candidates is judged
+// exactly: the good ones are delivered, the forged ones rejected. (Two
+// forgeries only: a few more and the peer is graylisted, its messages
+// dropped unjudged.)
+func TestBatchedGossipEndToEnd(t *testing.T) {
+	f := testFixture(t)
+	leaf := leafHash(1)
+	ev := newEvents()
+	sink := newRecSink()
+	n := newTestNode(t, newFakeChain(f, leaf), sink, func(c *Config) { c.ValidationHook = ev.hook })
+	raw := newRawPeer(t)
+	raw.link(t, n)
+	want := map[string]verdictOf{}
+	for vi := range types.ValidatorIndex(len(f.keys)) {
+		var m BitfieldMessage
+		forged := vi == 4
+		if forged {
+			m = forgedBitfield(f, leaf, vi, "01000", 1)
+		} else {
+			m = f.bitfield(leaf, vi, "01000")
+		}
+		data := types.Encode(&m)
+		want[string(data)] = map[bool]verdictOf{true: {Reject, ReasonBadSignature}, false: {Accept, ""}}[forged]
+		raw.send(t, KindBitfield, data)
+	}
+	for core := range types.CoreIndex(f.cores) {
+		m := f.backed(leaf, core, 2)
+		forged := core == 3
+		if forged {
+			m = forgedBacked(f, leaf, core, 1)
+		}
+		data := types.Encode(&m)
+		want[string(data)] = map[bool]verdictOf{true: {Reject, ReasonBadSignature}, false: {Accept, ""}}[forged]
+		raw.send(t, KindBackedCandidate, data)
+	}
+	accepted, rejected := 0, 0
+	for _, w := range want {
+		if w.res == Accept {
+			accepted++
+		} else {
+			rejected++
+		}
+	}
+	for i := range len(want) {
+		ev.waitFrom(t, raw.h.ID(), i, 10*time.Second)
+	}
+	ev.mu.Lock()
+	gotAccepted, gotRejected := 0, 0
+	for _, e := range ev.evs {
+		switch {
+		case e.From != raw.h.ID():
+		case e.Result == Accept:
+			gotAccepted++
+		case e.Result == Reject && e.Reason == ReasonBadSignature:
+			gotRejected++
+		default:
+			t.Errorf("unexpected outcome %v/%s", e.Result, e.Reason)
+		}
+	}
+	ev.mu.Unlock()
+	if gotAccepted != accepted || gotRejected != rejected {
+		t.Fatalf("accepted %d and rejected %d, want %d and %d", gotAccepted, gotRejected, accepted, rejected)
+	}
+	for range accepted {
+		select {
+		case d := <-sink.ch:
+			var data []byte
+			if d.Kind == KindBitfield {
+				data = types.Encode(&BitfieldMessage{RelayParent: leaf, Bitfield: *d.Bitfield})
+			} else {
+				data = types.Encode(&BackedCandidateMessage{RelayParent: leaf, Candidate: *d.Candidate})
+			}
+			if want[string(data)].res != Accept {
+				t.Fatalf("delivered a message that should not be: %v", d.Kind)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("accepted messages not delivered")
+		}
+	}
+}
