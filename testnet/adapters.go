@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -11,6 +12,7 @@ import (
 
 	"github.com/polkadot-provisioner/provisioner/p2p"
 	"github.com/polkadot-provisioner/provisioner/provisioner"
+	"github.com/polkadot-provisioner/provisioner/testnet/runtime"
 	"github.com/polkadot-provisioner/provisioner/types"
 )
 
@@ -198,10 +200,22 @@ func newBackingPool(g *Genesis, chain *Chain) *backingPool {
 	return &backingPool{g: g, chain: chain, pools: map[types.Hash]map[types.Hash]*pooled{}}
 }
 
-func (b *backingPool) prune(rp types.Hash) {
+// prune is called when a leaf ends. Candidates are pooled by their own
+// relay parent, which stays usable while the best block's window holds
+// it (async backing), so the pools of relay parents it no longer holds go.
+func (b *backingPool) prune(types.Hash) {
+	h, st := b.chain.Best()
+	keep := map[types.Hash]bool{}
+	for _, a := range b.g.rt.AllowedRelayParents(st, &h) {
+		keep[a.Hash] = true
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	delete(b.pools, rp)
+	for rp := range b.pools {
+		if !keep[rp] {
+			delete(b.pools, rp)
+		}
+	}
 }
 
 // add records the votes of c and returns the merged candidate when it has
@@ -253,32 +267,42 @@ func (b *backingPool) add(rp types.Hash, c *types.BackedCandidate) *provisioner.
 	return &provisioner.BackedCandidate{Candidate: merged, ValidationData: b.pvdFor(rp, c)}
 }
 
-// pvdFor finds the validation data of a candidate gossiped for leaf: the
-// collator builds on the para's tip at the leaf (the runtime's
-// backing_constraints), advanced once per earlier core of the para
-// (elastic scaling), at the descriptor's relay parent.
-func (b *backingPool) pvdFor(leaf types.Hash, c *types.BackedCandidate) *provisioner.PersistedValidationData {
-	h, st, err := b.chain.HeaderAndState(leaf)
-	if err != nil {
-		return nil
-	}
+// pvdFor finds the validation data of a candidate: the collator built on
+// the para's tip at some recent leaf (its head on chain or a pending
+// candidate's head), advanced once per earlier core of the para (elastic
+// scaling), at the descriptor's relay parent. The heads of the best block
+// and its ancestors back to the relay parent are tried.
+func (b *backingPool) pvdFor(_ types.Hash, c *types.BackedCandidate) *provisioner.PersistedValidationData {
 	d := &c.Candidate.Descriptor
 	rp, _, err := b.chain.HeaderAndState(d.RelayParent)
 	if err != nil {
 		return nil
 	}
-	cons, err := b.g.rt.BackingConstraints(st, &h, d.ParaID)
-	if err != nil {
-		return nil
-	}
-	head := cons.Tip
-	for depth := 0; depth <= b.g.Cores; depth++ {
-		pvd := b.g.rt.PersistedValidationData(head, rp.Number, rp.StateRoot)
-		if pvd.Hash() == d.PersistedValidationDataHash {
-			return &provisioner.PersistedValidationData{ParentHead: pvd.ParentHead, RelayParentNumber: pvd.RelayParentNumber,
-				RelayParentStorageRoot: pvd.RelayParentStorageRoot, MaxPoVSize: pvd.MaxPoVSize}
+	h, st := b.chain.Best()
+	for range b.g.Lookahead + 1 {
+		pi := slices.IndexFunc(st.Paras, func(p runtime.Para) bool { return p.ID == d.ParaID })
+		if pi >= 0 {
+			heads := [][]byte{st.Paras[pi].Head}
+			for _, pc := range st.Paras[pi].Pending {
+				heads = append(heads, pc.Head)
+			}
+			for _, head := range heads {
+				for depth := 0; depth <= b.g.Cores; depth++ {
+					pvd := b.g.rt.PersistedValidationData(head, rp.Number, rp.StateRoot)
+					if pvd.Hash() == d.PersistedValidationDataHash {
+						return &provisioner.PersistedValidationData{ParentHead: pvd.ParentHead, RelayParentNumber: pvd.RelayParentNumber,
+							RelayParentStorageRoot: pvd.RelayParentStorageRoot, MaxPoVSize: pvd.MaxPoVSize}
+					}
+					head = nextHead(d.ParaID, head, h.Number+1)
+				}
+			}
 		}
-		head = nextHead(d.ParaID, head, h.Number+1)
+		if h.Number == 0 || h.Number <= rp.Number {
+			break
+		}
+		if h, st, err = b.chain.HeaderAndState(h.ParentHash); err != nil {
+			break
+		}
 	}
 	return nil
 }

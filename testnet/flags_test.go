@@ -76,3 +76,86 @@ func TestValidate(t *testing.T) {
 		}
 	}
 }
+
+func TestParseParaAtAndNodeAt(t *testing.T) {
+	paraCases := []struct {
+		in   string
+		want ParaAt
+		err  string
+	}{
+		{"2001@8", ParaAt{Para: 2001, Block: 8}, ""},
+		{"2001@0", ParaAt{}, `--invalid-candidate "2001@0": want PARA@BLOCK (e.g. 2001@8)`},
+		{"2001", ParaAt{}, `--invalid-candidate "2001": want PARA@BLOCK (e.g. 2001@8)`},
+		{"x@3", ParaAt{}, `--invalid-candidate "x@3": want PARA@BLOCK (e.g. 2001@8)`},
+	}
+	for _, c := range paraCases {
+		got, err := ParseParaAt("invalid-candidate", c.in)
+		if c.err == "" {
+			if err != nil || got != c.want {
+				t.Errorf("ParseParaAt(%q) = %+v, %v; want %+v", c.in, got, err, c.want)
+			}
+			continue
+		}
+		if err == nil || err.Error() != c.err || !errors.Is(err, ErrUsage) {
+			t.Errorf("ParseParaAt(%q) err = %v, want %q (ErrUsage)", c.in, err, c.err)
+		}
+	}
+	nodeCases := []struct {
+		in   string
+		want NodeAt
+		ok   bool
+	}{
+		{"6@1", NodeAt{Node: 6, Block: 1}, true},
+		{"-1@1", NodeAt{}, false},
+		{"6@", NodeAt{}, false},
+	}
+	for _, c := range nodeCases {
+		got, err := ParseNodeAt("equivocate", c.in)
+		if (err == nil) != c.ok || got != c.want || (err != nil && !errors.Is(err, ErrUsage)) {
+			t.Errorf("ParseNodeAt(%q) = %+v, %v", c.in, got, err)
+		}
+	}
+}
+
+func TestValidateRuntime(t *testing.T) {
+	base := Config{Nodes: 7, Paras: 2, Blocks: 20, Slot: time.Second}
+	cases := []struct {
+		name string
+		mod  func(*Config)
+		err  string
+	}{
+		{"defaults", func(*Config) {}, ""},
+		{"one session", func(c *Config) { c.SessionLength = -1 }, ""},
+		{"lookahead too deep", func(c *Config) { c.Lookahead = 65 }, "--lookahead 65: want 1..64"},
+		{"session not above lookahead", func(c *Config) { c.SessionLength, c.Lookahead = 3, 3 },
+			"--session-length 3 must be above --lookahead 3 (or 0: one session)"},
+		{"rotation", func(c *Config) { c.GroupRotation = -1 }, "--group-rotation -1: want at least 1 block"},
+		{"invalid candidate", func(c *Config) { c.InvalidCandidates = []ParaAt{{Para: 2001, Block: 8}} }, ""},
+		{"invalid candidate, too few nodes", func(c *Config) {
+			c.Nodes, c.InvalidCandidates = 6, []ParaAt{{Para: 2001, Block: 8}}
+		}, "--invalid-candidate needs at least 7 nodes: the honest ones must outvote its 2 backers"},
+		{"invalid candidate, unknown para", func(c *Config) { c.InvalidCandidates = []ParaAt{{Para: 2002, Block: 8}} },
+			"--invalid-candidate 2002@8: no para 2002 (paras are 2000..2001)"},
+		{"invalid candidate beyond blocks", func(c *Config) { c.InvalidCandidates = []ParaAt{{Para: 2000, Block: 21}} },
+			"--invalid-candidate 2000@21: block 21 is beyond --blocks 20"},
+		{"equivocate without a dispute", func(c *Config) { c.Equivocations = []NodeAt{{Node: 1, Block: 1}} },
+			"--equivocate needs an --invalid-candidate to vote on"},
+		{"equivocate unknown node", func(c *Config) {
+			c.InvalidCandidates, c.Equivocations = []ParaAt{{Para: 2000, Block: 3}}, []NodeAt{{Node: 7, Block: 1}}
+		}, "--equivocate 7@1: no node 7 (nodes are 0..6)"},
+	}
+	for _, c := range cases {
+		cfg := base
+		c.mod(&cfg)
+		err := cfg.Validate()
+		if c.err == "" {
+			if err != nil {
+				t.Errorf("%s: %v", c.name, err)
+			}
+			continue
+		}
+		if err == nil || err.Error() != c.err || !errors.Is(err, ErrUsage) {
+			t.Errorf("%s: err = %v, want %q", c.name, err, c.err)
+		}
+	}
+}

@@ -407,7 +407,11 @@ func (n *Node) duties(ctx context.Context, leaf types.Hash) {
 		if err != nil {
 			continue
 		}
-		if err := n.net.PublishBackedCandidate(ctx, leaf, &bc); err != nil && ctx.Err() == nil {
+		// Gossiped for its own relay parent: a peer takes it for every
+		// leaf whose window holds that, and one that has not imported the
+		// leaf yet parks it until it does, where a message for a leaf it
+		// had not seen with an older relay parent would be ignored.
+		if err := n.net.PublishBackedCandidate(ctx, cand.RelayParent.Hash, &bc); err != nil && ctx.Err() == nil {
 			log.Warnw("publish backed candidate", "core", core, "err", err)
 		}
 	}
@@ -485,7 +489,12 @@ func (n *Node) BackedCandidate(rp types.Hash, c *types.BackedCandidate) {
 		n.cfg.Recorder.Candidate(rp, time.Now())
 	}
 	if full := n.backing.add(rp, c); full != nil {
-		n.countHeld(rp, kindCandidate)
+		// Counted for the best leaf, which takes every candidate whose
+		// relay parent its window holds.
+		n.mu.Lock()
+		leaf := n.leaf
+		n.mu.Unlock()
+		n.countHeld(leaf, kindCandidate)
 		n.prov.feed(rp, full)
 	}
 }

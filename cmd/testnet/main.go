@@ -155,6 +155,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		cfg.Kills = append(cfg.Kills, kk)
 	}
+	switch {
+	case *lookahead < 1:
+		return fail(2, "--lookahead %d: want 1..64", *lookahead)
+	case *rotation < 1:
+		return fail(2, "--group-rotation %d: want at least 1 block", *rotation)
+	case *sessionLength < 0:
+		return fail(2, "--session-length %d: want 0 (one session) or more", *sessionLength)
+	}
 	cfg.Lookahead, cfg.GroupRotation, cfg.SessionLength = *lookahead, *rotation, *sessionLength
 	if *sessionLength == 0 {
 		cfg.SessionLength = -1 // Config's "one session for ever"
