@@ -44,6 +44,7 @@ func Evaluate(rep *Report, cfg Config) []Check {
 		add("adversaries_graylisted", len(rep.Graylisted) > 0, "%d peers graylisted by the observer", len(rep.Graylisted))
 	}
 	runtimeChecks(rep, cfg, add)
+	attackChecks(rep, cfg, add)
 	return checks
 }
 

@@ -137,6 +137,12 @@ func (cfg *Config) Validate() error {
 	case cfg.Latency.Min < 0 || cfg.Latency.Max < cfg.Latency.Min || cfg.Bandwidth < 0:
 		return usagef("--latency %s or --bandwidth %g bytes/s out of range", cfg.Latency, cfg.Bandwidth)
 	}
+	if err := cfg.validateAttacks(); err != nil {
+		return err
+	}
+	if err := cfg.validateValidators(); err != nil {
+		return err
+	}
 	lookahead, rotation, session := cfg.runtimeDefaults()
 	switch {
 	case lookahead < 1 || lookahead > 64:
@@ -149,8 +155,9 @@ func (cfg *Config) Validate() error {
 	beyond := func(b int) bool { return cfg.Blocks > 0 && b > cfg.Blocks }
 	for _, f := range cfg.InvalidCandidates {
 		switch {
-		case cfg.Nodes < MinDisputeNodes:
-			return usagef("--invalid-candidate needs at least %d nodes: the honest ones must outvote its 2 backers", MinDisputeNodes)
+		case cfg.validatorCount() < MinDisputeNodes:
+			// The vote is the validators', however many nodes host them.
+			return usagef("--invalid-candidate needs at least %d %s: the honest ones must outvote its 2 backers", MinDisputeNodes, cfg.voters())
 		case f.Para < 2000 || int(f.Para) >= 2000+cfg.Paras:
 			return usagef("--invalid-candidate %d@%d: no para %d (paras are 2000..%d)", f.Para, f.Block, f.Para, 2000+cfg.Paras-1)
 		case beyond(int(f.Block)):
@@ -161,8 +168,10 @@ func (cfg *Config) Validate() error {
 		switch {
 		case len(cfg.InvalidCandidates) == 0:
 			return usagef("--equivocate needs an --invalid-candidate to vote on")
-		case e.Node >= cfg.Nodes:
-			return usagef("--equivocate %d@%d: no node %d (nodes are 0..%d)", e.Node, e.Block, e.Node, cfg.Nodes-1)
+		case e.Node >= cfg.validatorCount():
+			// NODE names the validator (the same as its node without
+			// --validators).
+			return usagef("--equivocate %d@%d: no %s %d (%ss are 0..%d)", e.Node, e.Block, cfg.voter(), e.Node, cfg.voter(), cfg.validatorCount()-1)
 		}
 	}
 	for _, k := range cfg.Kills {

@@ -93,6 +93,10 @@ type Report struct {
 	FilteredBlocks int                `json:"filtered_blocks"`
 	Disputes       DisputeStats       `json:"disputes"`
 	InvalidParas   []InvalidParaStats `json:"invalid_paras,omitempty"`
+
+	// Attacks: per --attack, what the attacker saw and what the nodes
+	// refused (attack.go).
+	Attacks []AttackReport `json:"attacks,omitempty"`
 }
 
 // BitfieldStats compares bitfields signed for a leaf with those included in
@@ -327,6 +331,7 @@ func (rep *Report) WriteSummary(w io.Writer) {
 	for _, f := range rep.Faults {
 		fmt.Fprintf(w, "  fault: %s\n", f)
 	}
+	rep.writeAttackSummary(w)
 	for _, c := range rep.Checks {
 		mark := "PASS"
 		if !c.Pass {

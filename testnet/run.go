@@ -52,6 +52,9 @@ func ParseKill(s string) (Kill, error) {
 // Config of a testnet run.
 type Config struct {
 	Nodes, Paras, Cores int
+	// Validators is the size of the validator set (0: Nodes), hosted
+	// round-robin by the nodes (virtual.go): at least Nodes.
+	Validators int
 	// Blocks to produce; 0 runs until ctx is done (Ctrl-C).
 	Blocks        int
 	Slot          time.Duration
@@ -69,6 +72,9 @@ type Config struct {
 	Pauses  []Pause
 	// Adversaries: the last K nodes misbehave.
 	Adversaries int
+	// Attacks (--attack, attack.go) run from block 1 to the end, from
+	// outsider identities and from identities of the Adversaries.
+	Attacks []Attack
 	// Latency and Bandwidth emulate a wide-area network (wan.go): with
 	// either set, an InProcess run puts every host on a mocknet whose
 	// links delay each write by the pair's one-way latency (drawn from
@@ -94,6 +100,10 @@ type Config struct {
 	// Version and Flags (the command line) go into the report.
 	Version string
 	Flags   []string
+
+	// observed, when set (tests), is handed the observer and its notes
+	// once it runs, to inspect its chain and arrivals after Run returns.
+	observed func(obs *Node, rec *Recorder)
 }
 
 // nodeHandle is a running node, in process or not.
@@ -179,7 +189,8 @@ func Run(ctx context.Context, cfg Config) (_ *Report, err error) {
 	if !cfg.InProcess {
 		warmup += 2 * time.Second
 	}
-	g, err := NewGenesis(cfg.Nodes, cfg.Cores, cfg.Paras, cfg.Slot.Milliseconds(), time.Now().Add(warmup).UnixMilli(), cfg.Seed)
+	warmup += virtualWarmup(cfg.Nodes, cfg.validatorCount())
+	g, err := NewGenesis(cfg.validatorCount(), cfg.Cores, cfg.Paras, cfg.Slot.Milliseconds(), time.Now().Add(warmup).UnixMilli(), cfg.Seed)
 	if err != nil {
 		return nil, err
 	}
@@ -198,7 +209,7 @@ func Run(ctx context.Context, cfg Config) (_ *Report, err error) {
 	if cfg.Blocks == 0 {
 		blocks = "unlimited (until Ctrl-C)"
 	}
-	say("testnet: %d validators, %d paras on %d cores, %s blocks of %s, genesis %s", cfg.Nodes, cfg.Paras, cfg.Cores, blocks, cfg.Slot, g.Hash())
+	say("testnet: %s, %d paras on %d cores, %s blocks of %s, genesis %s", validatorsLine(cfg.Nodes, cfg.validatorCount()), cfg.Paras, cfg.Cores, blocks, cfg.Slot, g.Hash())
 	say("testnet: base dir %s", cfg.BaseDir)
 	// The emulated network outlives every host on it: its Close is
 	// deferred before the observer's and the nodes' stops, so it runs
@@ -233,6 +244,9 @@ func Run(ctx context.Context, cfg Config) (_ *Report, err error) {
 	go func() { defer close(obsDone); _ = obs.Run(netCtx) }()
 	defer func() { cancel(); <-obsDone }()
 	boot := obs.Addrs()
+	if cfg.observed != nil {
+		cfg.observed(obs, rec)
+	}
 
 	handles := make([]*nodeHandle, cfg.Nodes)
 	nodePorts := make([]ports, cfg.Nodes)
@@ -242,7 +256,7 @@ func Run(ctx context.Context, cfg Config) (_ *Report, err error) {
 		// The observer holds no validator key: the nodes admit it to
 		// gossip by name.
 		if cfg.InProcess {
-			return startInProcess(netCtx, g, i, base, boot, adversary(i), obs.Net().ID(), w.hostsFor(fmt.Sprintf("node-%d", i)))
+			return startInProcess(netCtx, g, i, HostedValidators(cfg.validatorCount(), cfg.Nodes, i), base, boot, adversary(i), obs.Net().ID(), w.hostsFor(fmt.Sprintf("node-%d", i)))
 		}
 		return startProcess(cfg, specPath, i, base, boot, adversary(i), &nodePorts[i], why, obs.Net().ID())
 	}
@@ -294,6 +308,15 @@ func Run(ctx context.Context, cfg Config) (_ *Report, err error) {
 	paused := map[int]bool{}
 	interrupted := false
 	var meas measurer
+	// The attacks start once block 1 is in (attack.go); stopped before
+	// the report is gathered, or here when Run returns early.
+	var attacks *runAttacks
+	attacksTried := false
+	defer func() {
+		if attacks != nil {
+			attacks.att.stop()
+		}
+	}()
 loop:
 	for {
 		best, _ := obs.Chain().Best()
@@ -344,6 +367,14 @@ loop:
 		// Resource counters at the first block: per-block costs leave the
 		// start-up out.
 		meas.baseline(handles, n)
+		if len(cfg.Attacks) > 0 && !attacksTried && n >= 1 {
+			attacksTried = true
+			if attacks, err = startRunAttacks(netCtx, cfg, g, obs, handles); err != nil {
+				faults = append(faults, fmt.Sprintf("attacks not started: %v", err))
+			} else {
+				say("testnet: attacking from block %d: %s", n, formatAttacks(cfg.Attacks))
+			}
+		}
 		if n == 0 && time.Since(lastProgress) >= time.Second {
 			lastProgress = time.Now()
 			say("testnet: %s", waitingLine(firstSlot, lastProgress))
@@ -386,6 +417,12 @@ loop:
 			rep.IgnoredMessages[k] += v
 		}
 	}
+	if attacks != nil {
+		var afaults []string
+		rep.Attacks, afaults = attacks.finish(handles)
+		rep.Faults = append(rep.Faults, afaults...)
+		attacks = nil
+	}
 	endBest, _ := obs.Chain().Best()
 	meas.finish(rep, rec, handles, int(endBest.Number))
 	th := obs.Net().Thresholds()
@@ -426,7 +463,7 @@ func waitingLine(firstSlot, now time.Time) string {
 	return fmt.Sprintf("waiting for block 1: slot 1 started %.1f s ago", -d.Seconds())
 }
 
-func startInProcess(ctx context.Context, g *Genesis, i int, base string, boot []string, adversary bool, observer peer.ID,
+func startInProcess(ctx context.Context, g *Genesis, i int, hosted []int, base string, boot []string, adversary bool, observer peer.ID,
 	newHost func(role string, key crypto.PrivKey) (host.Host, error)) (*nodeHandle, error) {
 	reg := prometheus.NewRegistry()
 	rec := NewRecorder(g, nil)
@@ -434,7 +471,7 @@ func startInProcess(ctx context.Context, g *Genesis, i int, base string, boot []
 	reg.MustRegister(bw)
 	ctx, cancel := context.WithCancel(ctx)
 	n, err := StartNode(ctx, NodeConfig{
-		Genesis: g, Validator: i, BasePath: base, ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"},
+		Genesis: g, Validator: i, Validators: hosted, BasePath: base, ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"},
 		Bootnodes: boot, Registerer: reg, Adversary: adversary, TrustedPeers: []peer.ID{observer},
 		Recorder: rec, NewHost: newHost, BandwidthReporter: bw,
 	})
@@ -480,9 +517,15 @@ func startProcess(cfg Config, spec string, i int, base string, boot []string, ad
 	}
 	listen := fmt.Sprintf("/ip4/127.0.0.1/tcp/%d", pt.p2p)
 	metrics := fmt.Sprintf("127.0.0.1:%d", pt.metrics)
-	args := []string{"node", "--chain", spec, "--validator", strconv.Itoa(i), "--base-path", base,
+	args := []string{"node", "--chain", spec}
+	if cfg.validatorCount() == cfg.Nodes {
+		args = append(args, "--validator", strconv.Itoa(i))
+	} else {
+		args = append(args, "--validators", FormatValidatorSet(HostedValidators(cfg.validatorCount(), cfg.Nodes, i)))
+	}
+	args = append(args, "--base-path", base,
 		"--listen", listen, "--bootnodes", strings.Join(boot, ","), "--metrics", metrics,
-		"--log-level", cfg.LogLevel, "--trusted-peer", observer.String()}
+		"--log-level", cfg.LogLevel, "--trusted-peer", observer.String())
 	if adversary {
 		args = append(args, "--adversary")
 	}

@@ -70,6 +70,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("testnet", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	nodes := fs.Int("nodes", 10, "number of validator nodes (at least 2)")
+	validators := fs.Int("validators", 0, "size of the validator set, at least --nodes (default: one per node); node k hosts validators k, k+N, k+2N, ... (round-robin), signs for each and authors each one's slots")
 	paras := fs.Int("paras", 5, "number of parachains (ids from 2000)")
 	cores := fs.Int("cores", 0, "availability cores (default: one per para; more gives paras elastic scaling)")
 	blocks := fs.Int("blocks", 20, "relay-chain blocks to produce (0: until Ctrl-C)")
@@ -84,6 +85,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.Var(&kills, "kill", "NODE@BLOCK[,restart@BLOCK]: kill -9 a node and optionally restart it (repeatable)")
 	fs.Var(&pauses, "pause", "NODE@BLOCK[,resume@BLOCK]: SIGSTOP a node process and optionally SIGCONT it (repeatable; not with --in-process)")
 	adversaries := fs.Int("adversaries", 0, "make the last K nodes misbehave")
+	var attacks multiFlag
+	fs.Var(&attacks, "attack", "KIND[:RATE]: attack the nodes from block 1 on, from fresh outsider identities and from identities of the --adversaries validators (repeatable); KIND is sybil-join, unknown-leaf, slow-frames, inherent-spam, conn-flood or garbage, RATE per second (identities, messages, frames or requests)")
 	lookahead := fs.Int("lookahead", testnet.DefaultLookahead, "scheduling lookahead: claim-queue depth and allowed relay parents (1: no async backing)")
 	rotation := fs.Int("group-rotation", testnet.DefaultGroupRotation, "group rotation frequency in blocks")
 	sessionLength := fs.Int("session-length", testnet.DefaultSessionLength, "session length in blocks (0: one session for ever)")
@@ -133,7 +136,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	logging.SetAllLoggers(level)
 
 	cfg := testnet.Config{
-		Nodes: *nodes, Paras: *paras, Cores: *cores, Blocks: *blocks, Slot: *slot, Seed: *seed,
+		Nodes: *nodes, Validators: *validators, Paras: *paras, Cores: *cores, Blocks: *blocks, Slot: *slot, Seed: *seed,
 		InProcess: *inProcess, Binary: *binary, BaseDir: *baseDir, Adversaries: *adversaries,
 		V1Descriptors: *v1, Out: stdout, LogLevel: *logLevel,
 		Version: buildinfo.Version(), Flags: append([]string(nil), args...),
@@ -180,6 +183,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return fail(2, "%v", err)
 		}
 		cfg.Equivocations = append(cfg.Equivocations, e)
+	}
+	for _, s := range attacks {
+		a, err := testnet.ParseAttack(s)
+		if err != nil {
+			return fail(2, "%v", err)
+		}
+		cfg.Attacks = append(cfg.Attacks, a)
 	}
 	for _, p := range pauses {
 		pp, err := testnet.ParsePause(p)

@@ -1,0 +1,368 @@
+package testnet
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/polkadot-provisioner/provisioner/p2p"
+	"github.com/polkadot-provisioner/provisioner/types"
+)
+
+func TestParseAttack(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want Attack
+	}{
+		{"garbage", Attack{AttackGarbage, 200}},
+		{"sybil-join:5", Attack{AttackSybilJoin, 5}},
+		{"unknown-leaf:0.5", Attack{AttackUnknownLeaf, 0.5}},
+		{"conn-flood", Attack{AttackConnFlood, 20}},
+		{"slow-frames:10000", Attack{AttackSlowFrames, 10000}},
+		{"inherent-spam", Attack{AttackInherentSpam, 20}},
+	} {
+		got, err := ParseAttack(tc.in)
+		if err != nil || got != tc.want {
+			t.Errorf("ParseAttack(%q) = %v, %v; want %v", tc.in, got, err, tc.want)
+		}
+	}
+	for _, bad := range []string{"", "flood", "garbage:", "garbage:0", "garbage:-1", "garbage:x", "garbage:10001", "garbage:NaN"} {
+		if _, err := ParseAttack(bad); !errors.Is(err, ErrUsage) {
+			t.Errorf("ParseAttack(%q): err %v, want ErrUsage", bad, err)
+		}
+	}
+	cfg := Config{Nodes: 3, Paras: 1, Blocks: 2, Slot: time.Second,
+		Attacks: []Attack{{AttackGarbage, 1}, {AttackGarbage, 2}}}
+	if err := cfg.Validate(); !errors.Is(err, ErrUsage) || !strings.Contains(err.Error(), "twice") {
+		t.Errorf("duplicate kind: %v", err)
+	}
+	cfg.Attacks = cfg.Attacks[:1]
+	if err := cfg.Validate(); err != nil {
+		t.Errorf("one attack: %v", err)
+	}
+	cfg.InProcess, cfg.Latency = true, Latency{Min: time.Millisecond, Max: time.Millisecond}
+	if err := cfg.Validate(); !errors.Is(err, ErrUsage) {
+		t.Errorf("attack on a mocknet: %v", err)
+	}
+}
+
+func TestHonestInclusions(t *testing.T) {
+	var blocks []BlockReport
+	for n := 1; n <= 20; n++ {
+		// Session length 10: blocks 10..19 are session 2, 20 session 3.
+		blocks = append(blocks, BlockReport{Number: types.BlockNumber(n), Session: types.SessionIndex(1 + n/10)})
+	}
+	if got := honestInclusions(blocks); got != 17 {
+		t.Errorf("20 blocks, 2 session changes: %d, want 17", got)
+	}
+	// A fork's second block 5 adds no inclusion.
+	blocks = append(blocks, BlockReport{Number: 5, Session: 1})
+	if got := honestInclusions(blocks); got != 17 {
+		t.Errorf("with a fork: %d, want 17", got)
+	}
+	if got := honestInclusions(blocks[:1]); got != 0 {
+		t.Errorf("one block: %d, want 0", got)
+	}
+}
+
+func TestAttackChecks(t *testing.T) {
+	rss := func(mib float64) *float64 { v := mib * (1 << 20); return &v }
+	rep := &Report{
+		Bitfields:      BitfieldStats{Signed: 400, InInherent: 398, Ratio: 398.0 / 400},
+		ParasIncluded:  map[string]int{"2000": 3, "2001": 2},
+		NodesResources: []NodeResources{{Node: 0, Scope: "process", RSSBytes: rss(40)}, {Node: 1, Scope: "process", RSSBytes: rss(120)}},
+		Attacks: []AttackReport{
+			{Kind: AttackGarbage, Outsiders: AttackSide{Grafts: 1},
+				BadValidators: &AttackSide{CutoffMillis: &DurationStats{N: 3, Within: 2, Max: 1500}, CutoffMissed: 1}},
+			{Kind: AttackInherentSpam, Outsiders: AttackSide{Inherents: 0}, BadValidators: &AttackSide{Inherents: 0}},
+		},
+	}
+	for n := 1; n <= 4; n++ {
+		rep.Blocks = append(rep.Blocks, BlockReport{Number: types.BlockNumber(n), Session: 1})
+	}
+	var got []Check
+	attackChecks(rep, Config{Attacks: []Attack{{AttackGarbage, 1}, {AttackInherentSpam, 1}}}, func(name string, pass bool, format string, a ...any) {
+		got = append(got, Check{Name: name, Pass: pass})
+	})
+	want := []Check{
+		{Name: "attack_bitfields_included", Pass: true},     // 2 late of 400: the 99.5% allows 2
+		{Name: "attack_paras_included", Pass: false},        // 2001 included twice, the baseline is 3
+		{Name: "attack_node_rss", Pass: false},              // node 1 at 120 MiB
+		{Name: "attack_strangers_not_in_mesh", Pass: false}, // one GRAFT
+		{Name: "attack_strangers_no_inherent", Pass: true},
+		{Name: "attack_cutoff_1s", Pass: false}, // 2 of 4 pairs
+	}
+	if len(got) != len(want) {
+		t.Fatalf("checks %v, want %v", got, want)
+	}
+	for i := range want {
+		if got[i].Name != want[i].Name || got[i].Pass != want[i].Pass {
+			t.Errorf("check %d: %+v, want %+v", i, got[i], want[i])
+		}
+	}
+	rep.Bitfields = BitfieldStats{Signed: 400, InInherent: 397}
+	got = nil
+	attackChecks(rep, Config{Attacks: []Attack{{AttackGarbage, 1}}}, func(name string, pass bool, format string, a ...any) {
+		got = append(got, Check{Name: name, Pass: pass})
+	})
+	if got[0].Pass {
+		t.Errorf("3 late of 400 passed the 99.5%% rule")
+	}
+}
+
+// attackNet is three validator nodes in process whose genesis is an hour
+// away: they connect and admit each other, but produce nothing, so every
+// gossip message and every refusal is the attack's.
+type attackNet struct {
+	g     *Genesis
+	nodes []*Node
+	regs  []*prometheus.Registry
+	env   attackEnv
+}
+
+func startAttackNet(t *testing.T) *attackNet {
+	t.Helper()
+	g, err := NewGenesis(3, 1, 1, 1000, time.Now().Add(time.Hour).UnixMilli(), 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Complete(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	an := &attackNet{g: g}
+	var boot []string
+	done := make(chan struct{}, 3)
+	t.Cleanup(func() {
+		cancel()
+		for range an.nodes {
+			<-done
+		}
+	})
+	for i := 0; i < 3; i++ {
+		reg := prometheus.NewRegistry()
+		n, err := StartNode(ctx, NodeConfig{Genesis: g, Validator: i, BasePath: filepath.Join(t.TempDir(), "n"),
+			ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}, Bootnodes: boot, Registerer: reg})
+		if err != nil {
+			t.Fatal(err)
+		}
+		go func() { _ = n.Run(ctx); done <- struct{}{} }()
+		an.nodes = append(an.nodes, n)
+		an.regs = append(an.regs, reg)
+		boot = append(boot, n.Addrs()[0])
+		an.env.targets = append(an.env.targets, n.Net().AddrInfo())
+	}
+	an.env.g = g
+	an.env.bad = []int{2}
+	an.env.session = func() types.SessionIndex { return g.Session }
+	an.env.best = func() (types.Header, *State) { return an.nodes[0].Chain().Best() }
+	// Every node admits the two others before the attack starts.
+	deadline := time.Now().Add(10 * time.Second)
+	for _, n := range an.nodes {
+		for _, m := range an.nodes {
+			for n != m && !n.Net().Admitted(m.Net().ID()) {
+				if time.Now().After(deadline) {
+					t.Fatal("validators did not admit each other")
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+		}
+	}
+	return an
+}
+
+// run runs one attack for d and returns its report.
+func (an *attackNet) run(t *testing.T, a Attack, d time.Duration) AttackReport {
+	t.Helper()
+	att, err := startAttacks(context.Background(), an.env, []Attack{a})
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(d)
+	reps := att.stop()
+	t.Logf("%s: outsiders %s", a.Kind, reps[0].Outsiders.line())
+	if reps[0].BadValidators != nil {
+		t.Logf("%s: bad validators %s", a.Kind, reps[0].BadValidators.line())
+	}
+	return reps[0]
+}
+
+// counter sums a node counter (name without the provisioner_p2p_ prefix,
+// with a label selector as scrapeCounters keys it) over the nodes.
+func (an *attackNet) counter(t *testing.T, key string) float64 {
+	t.Helper()
+	sum := 0.0
+	for i, reg := range an.regs {
+		c, err := scrapeCounters(&nodeHandle{index: i, reg: reg})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sum += c[key]
+	}
+	return sum
+}
+
+// counterFamily sums every series of a node counter over the nodes.
+func (an *attackNet) counterFamily(t *testing.T, name string) float64 {
+	t.Helper()
+	sum := 0.0
+	for i, reg := range an.regs {
+		c, err := scrapeCounters(&nodeHandle{index: i, reg: reg})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for k, v := range c {
+			if k == name || strings.HasPrefix(k, name+"{") {
+				sum += v
+			}
+		}
+	}
+	return sum
+}
+
+func (an *attackNet) banned() int {
+	n := 0
+	for _, node := range an.nodes {
+		n += len(node.Net().BannedPeers())
+	}
+	return n
+}
+
+// TestAttacksRefused runs each attack against three validators and checks
+// what the protocol decides: counts of refusals, bans and admissions,
+// never timings.
+func TestAttacksRefused(t *testing.T) {
+	if testing.Short() {
+		t.Skip("network test")
+	}
+	an := startAttackNet(t)
+	validators := map[peer.ID]bool{}
+	for _, n := range an.nodes {
+		validators[n.Net().ID()] = true
+	}
+
+	t.Run("sybil-join", func(t *testing.T) {
+		r := an.run(t, Attack{AttackSybilJoin, 10}, 2*time.Second)
+		if r.Outsiders.Identities == 0 {
+			t.Fatal("no sybil identity")
+		}
+		if r.Outsiders.Grafts != 0 {
+			t.Errorf("nodes grafted %d outsider sybils", r.Outsiders.Grafts)
+		}
+		// The nodes' own view: after a heartbeat or two, no mesh holds
+		// anyone but a validator or a bad validator's admitted identity.
+		for _, n := range an.nodes {
+			for _, k := range []p2p.Kind{p2p.KindBitfield, p2p.KindBackedCandidate} {
+				for _, p := range n.Net().MeshPeers(k) {
+					if !validators[p] && !n.Net().Admitted(p) {
+						t.Errorf("stranger %s in the %s mesh", p, k)
+					}
+				}
+			}
+		}
+	})
+	t.Run("unknown-leaf", func(t *testing.T) {
+		before := an.banned()
+		parked := an.counter(t, `parked_total{result="parked"}`) + an.counter(t, `parked_total{result="full"}`)
+		r := an.run(t, Attack{AttackUnknownLeaf, 300}, 3*time.Second)
+		after := an.counter(t, `parked_total{result="parked"}`) + an.counter(t, `parked_total{result="full"}`)
+		if after-parked == 0 {
+			t.Error("no unknown-leaf message parked or refused for a full lot")
+		}
+		if r.BadValidators == nil || r.BadValidators.Disconnected == 0 {
+			t.Errorf("the bad validator's identity was never disconnected: %+v", r.BadValidators)
+		}
+		if an.banned() <= before {
+			t.Error("no node banned the bad validator's identity")
+		}
+	})
+	t.Run("slow-frames", func(t *testing.T) {
+		oversize := an.counter(t, `frames_refused_total{reason="oversize"}`)
+		r := an.run(t, Attack{AttackSlowFrames, 10}, 1500*time.Millisecond)
+		// An outsider's 4 MiB frame is over the 64 KiB a stranger may
+		// send: refused at its length prefix, before any buffer exists.
+		// (The attacker sees the reset only when the connection goes, so
+		// the node's count is what is asserted.)
+		if r.Outsiders.Sent == 0 {
+			t.Fatal("no slow frame sent")
+		}
+		if got := an.counter(t, `frames_refused_total{reason="oversize"}`) - oversize; got < float64(r.Outsiders.Sent) {
+			t.Errorf("%.0f frames refused as oversize, want at least the %d outsiders'", got, r.Outsiders.Sent)
+		}
+	})
+	t.Run("inherent-spam", func(t *testing.T) {
+		unauthorized := an.counter(t, "builder_unauthorized_total")
+		r := an.run(t, Attack{AttackInherentSpam, 20}, 1500*time.Millisecond)
+		sent := r.Outsiders.Sent + r.BadValidators.Sent
+		if sent == 0 || r.Outsiders.Inherents+r.BadValidators.Inherents != 0 {
+			t.Fatalf("%d requests, %d inherents served", sent, r.Outsiders.Inherents+r.BadValidators.Inherents)
+		}
+		// Every request that reached a node was refused by its builder
+		// gate; a stream the quota's eviction cut first is refused too,
+		// but counted by no node.
+		if got := an.counter(t, "builder_unauthorized_total") - unauthorized; got == 0 || got > float64(r.Outsiders.InherentRefused+r.BadValidators.InherentRefused) {
+			t.Errorf("nodes refused %.0f, attackers saw %d refusals", got, r.Outsiders.InherentRefused+r.BadValidators.InherentRefused)
+		}
+	})
+	t.Run("conn-flood", func(t *testing.T) {
+		att, err := startAttacks(context.Background(), an.env, []Attack{{AttackConnFlood, 10}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer att.stop()
+		time.Sleep(time.Second)
+		// Mid-flood, a fresh identity of validator 0 dials node 1: the
+		// gater lets it in, and its record admits it to gossip.
+		h, err := newAttackHost()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer h.Close()
+		kp, err := types.KeypairFromURI(DevURI(0))
+		if err != nil {
+			t.Fatal(err)
+		}
+		serveRecord(h, an.g, an.g.Session, 0, kp)
+		// Generous: under the race detector a record exchange queues
+		// behind the flood's (the node's record slots are shared).
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := h.Connect(ctx, an.env.targets[1]); err != nil {
+			t.Fatalf("a fresh validator could not connect during the flood: %v", err)
+		}
+		for !an.nodes[1].Net().Admitted(h.ID()) {
+			if ctx.Err() != nil {
+				t.Fatal("a fresh validator was not admitted during the flood")
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		r := att.stop()[0]
+		t.Logf("conn-flood: outsiders %s; bad validators %s", r.Outsiders.line(), r.BadValidators.line())
+		if r.Outsiders.Identities == 0 {
+			t.Error("no flooding identity")
+		}
+	})
+	t.Run("garbage", func(t *testing.T) {
+		before := an.banned()
+		rejected := an.counterFamily(t, "gossip_rejected_total")
+		r := an.run(t, Attack{AttackGarbage, 300}, 3*time.Second)
+		if an.counterFamily(t, "gossip_rejected_total") == rejected {
+			t.Error("no garbage rejected")
+		}
+		if r.BadValidators == nil || r.BadValidators.Disconnected == 0 || r.BadValidators.CutoffMillis == nil {
+			t.Errorf("the bad validator's identity was not cut off: %+v", r.BadValidators)
+		}
+		if an.banned() <= before {
+			t.Error("no node banned the bad validator's identity")
+		}
+		if r.Outsiders.GossipReceived != 0 || r.Outsiders.Grafts != 0 {
+			t.Errorf("outsiders got %d messages and %d grafts", r.Outsiders.GossipReceived, r.Outsiders.Grafts)
+		}
+	})
+}
