@@ -161,4 +161,3 @@ func BenchmarkBitfieldValidationVsRaw(b *testing.B) {
 	b.ReportMetric(float64(tr.Nanoseconds())/float64(b.N), "raw-ns/op")
 	b.ReportMetric(float64(tr)/float64(tv), "ratio")
 }
-

@@ -31,7 +31,7 @@ func connectVia(t testing.TB, a, b *Node, transport string) {
 	if len(addrs) == 0 {
 		t.Fatalf("no %s address in %v", transport, b.Host().Addrs())
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), netWait)
 	defer cancel()
 	if err := a.Connect(ctx, peer.AddrInfo{ID: b.ID(), Addrs: addrs}); err != nil {
 		t.Fatalf("connect over %s: %v", transport, err)
@@ -60,7 +60,7 @@ func TestGossipDelivery(t *testing.T) {
 	}
 	for i := 0; i+1 < N; i++ {
 		a, b := nodes[i], nodes[i+1]
-		waitUntil(t, 5*time.Second, "neighbours in the mesh of every topic", func() bool {
+		waitUntil(t, netWait, "neighbours in the mesh of every topic", func() bool {
 			for _, k := range Kinds {
 				if !contains(a.MeshPeers(k), b.ID()) || !contains(b.MeshPeers(k), a.ID()) {
 					return false
@@ -91,7 +91,7 @@ func TestGossipDelivery(t *testing.T) {
 
 	for i, s := range sinks {
 		got := map[Kind]ProvisionableData{}
-		deadline := time.After(10 * time.Second)
+		deadline := time.After(netWait)
 		for len(got) < 4 {
 			select {
 			case d := <-s.ch:
@@ -120,7 +120,7 @@ func TestGossipDelivery(t *testing.T) {
 			if a.Header.Hash() != an.Header.Hash() || string(a.Body) != "cores: 5" {
 				t.Fatalf("node %d: announcement differs", i)
 			}
-		case <-time.After(5 * time.Second):
+		case <-time.After(netWait):
 			t.Fatalf("node %d: no announcement", i)
 		}
 	}
@@ -135,18 +135,18 @@ func TestBootnodes(t *testing.T) {
 	sink := newRecSink()
 	b := newTestNode(t, newFakeChain(f, rp), sink, func(c *Config) { c.Bootnodes = a.P2PAddrs() })
 	c := newTestNode(t, newFakeChain(f, rp), nil, func(c *Config) { c.DirectPeers = a.P2PAddrs()[:1] })
-	waitUntil(t, 10*time.Second, "bootnode and direct peer connected", func() bool {
+	waitUntil(t, netWait, "bootnode and direct peer connected", func() bool {
 		peers := a.Host().Network().Peers()
 		return contains(peers, b.ID()) && contains(peers, c.ID())
 	})
-	waitUntil(t, 5*time.Second, "topic peers", func() bool { return contains(a.TopicPeers(KindBitfield), b.ID()) })
+	waitUntil(t, netWait, "topic peers", func() bool { return contains(a.TopicPeers(KindBitfield), b.ID()) })
 	bf := f.bitfield(rp, 0, "11000")
 	if err := a.PublishBitfield(t.Context(), rp, bf.Bitfield); err != nil {
 		t.Fatal(err)
 	}
 	select {
 	case <-sink.ch:
-	case <-time.After(5 * time.Second):
+	case <-time.After(netWait):
 		t.Fatal("bitfield not delivered over the bootnode connection")
 	}
 }

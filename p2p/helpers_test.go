@@ -286,12 +286,18 @@ func newTestNode(t testing.TB, chain ChainView, sink Sink, opts ...nodeOpt) *Nod
 
 func connect(t testing.TB, a host.Host, b host.Host) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), netWait)
 	defer cancel()
 	if err := a.Connect(ctx, peer.AddrInfo{ID: b.ID(), Addrs: b.Addrs()}); err != nil {
 		t.Fatalf("connect: %v", err)
 	}
 }
+
+// netWait bounds every wait for a network event. It is only an upper
+// bound (the waits poll for their condition and return as soon as it
+// holds), generous so that a loaded machine makes the tests slower, not
+// failed.
+const netWait = 15 * time.Second
 
 func waitUntil(t testing.TB, d time.Duration, what string, cond func() bool) {
 	t.Helper()
@@ -378,7 +384,7 @@ func (r *rawPeer) send(t testing.TB, k Kind, data []byte) {
 func (r *rawPeer) link(t testing.TB, n *Node) {
 	t.Helper()
 	connect(t, r.h, n.Host())
-	waitUntil(t, 5*time.Second, "topic peers", func() bool {
+	waitUntil(t, netWait, "topic peers", func() bool {
 		for _, k := range Kinds {
 			if !contains(r.topics[k].ListPeers(), n.ID()) {
 				return false

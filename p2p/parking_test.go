@@ -45,6 +45,12 @@ func TestParkedDeliveredWhenLeafArrives(t *testing.T) {
 	if msgs, bytes := n.park.size(); msgs != 0 || bytes != 0 {
 		t.Fatalf("parking holds %d messages, %d bytes after the replay, want 0, 0", msgs, bytes)
 	}
+	// The replay counts itself once its local publish returns, which can be
+	// after the sink got the message: wait for the count, then check that
+	// it stays at one.
+	waitUntil(t, netWait, "the replay counted", func() bool {
+		return counterOf(t, n.m.parked.WithLabelValues("replayed")) >= 1
+	})
 	if got := counterOf(t, n.m.parked.WithLabelValues("replayed")); got != 1 {
 		t.Fatalf("replayed = %v, want 1", got)
 	}

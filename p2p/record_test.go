@@ -165,7 +165,7 @@ func TestValidatorRecordExchange(t *testing.T) {
 	})
 	connect(t, b.Host(), a.Host())
 	connect(t, b.Host(), liar.Host())
-	waitUntil(t, 10*time.Second, "records exchanged", func() bool {
+	waitUntil(t, netWait, "records exchanged", func() bool {
 		return counterValue(t, regB, "provisioner_p2p_validator_records_total", map[string]string{"result": "verified"}) == 1 &&
 			counterValue(t, regB, "provisioner_p2p_validator_records_total", map[string]string{"result": "bad_signature"}) == 1 &&
 			counterValue(t, regA, "provisioner_p2p_validator_records_total", map[string]string{"result": "none"}) == 1
@@ -203,7 +203,7 @@ func TestValidatorRecordExchange(t *testing.T) {
 	if err := b.Host().Network().ClosePeer(a.ID()); err != nil {
 		t.Fatal(err)
 	}
-	waitUntil(t, 5*time.Second, "record forgotten", func() bool {
+	waitUntil(t, netWait, "record forgotten", func() bool {
 		_, ok := b.PeerValidator(a.ID())
 		return !ok
 	})
@@ -265,7 +265,7 @@ func TestGenesisMismatchDetected(t *testing.T) {
 	other := types.Blake2_256([]byte("another network"))
 	b := newTestNode(t, newFakeChain(f), nil, func(c *Config) { c.Genesis = other })
 	connect(t, a.Host(), b.Host())
-	waitUntil(t, 10*time.Second, "mismatch detected", func() bool {
+	waitUntil(t, netWait, "mismatch detected", func() bool {
 		return counterValue(t, reg, "provisioner_p2p_genesis_mismatch_total", nil) >= 1
 	})
 	got := a.ForeignPeers()

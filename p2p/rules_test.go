@@ -3,6 +3,7 @@ package p2p
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -196,7 +197,7 @@ func TestValidatorRules(t *testing.T) {
 			msgs := tc.msgs(f, rp)
 			for i, m := range msgs {
 				bad.send(t, tc.kind, m)
-				got := ev.waitFrom(t, bad.h.ID(), i, 5*time.Second)
+				got := ev.waitFrom(t, bad.h.ID(), i, netWait)
 				want, reason := Accept, ""
 				if i == len(msgs)-1 {
 					want, reason = tc.want, tc.reason
@@ -207,14 +208,28 @@ func TestValidatorRules(t *testing.T) {
 			}
 			switch tc.want {
 			case Reject:
-				waitUntil(t, 3*time.Second, "score below zero", func() bool {
+				waitUntil(t, netWait, "score below zero", func() bool {
 					s, ok := n.PeerScore(bad.h.ID())
 					return ok && s < 0
 				})
 			case Ignore:
-				time.Sleep(150 * time.Millisecond) // a few score inspections
-				if s, ok := n.PeerScore(bad.h.ID()); !ok || s < 0 {
-					t.Fatalf("score after an ignored message: %v (known %v), want >= 0", s, ok)
+				// A sentinel that is rejected, then a score inspection that
+				// has seen it: by then the ignored message has been scored
+				// too, and the score must show the one rejection only (a
+				// second on the same topic would cost four times as much,
+				// one on another topic twice).
+				bad.send(t, KindBitfield, []byte{0xde, 0xad})
+				if got := ev.waitFrom(t, bad.h.ID(), len(msgs), netWait); got.Result != Reject || got.Reason != ReasonDecode {
+					t.Fatalf("sentinel: got %v/%d/%q, want a decode rejection", got.Kind, got.Result, got.Reason)
+				}
+				var s float64
+				waitUntil(t, netWait, "the sentinel's rejection in the score", func() bool {
+					var ok bool
+					s, ok = n.PeerScore(bad.h.ID())
+					return ok && s < 0
+				})
+				if one := n.cfg.Gossip.InvalidMessageWeight; s < 1.5*one {
+					t.Fatalf("score %.2f after an ignored message and one rejection costing %.0f: the ignored message cost score", s, one)
 				}
 			}
 		})
@@ -235,28 +250,39 @@ func TestGraylist(t *testing.T) {
 	bad := newRawPeer(t)
 	bad.link(t, n)
 	connect(t, good.Host(), n.Host())
-	waitUntil(t, 5*time.Second, "topic peers", func() bool { return contains(good.TopicPeers(KindBitfield), n.ID()) })
+	waitUntil(t, netWait, "topic peers", func() bool { return contains(good.TopicPeers(KindBitfield), n.ID()) })
 
 	// Bad messages until the score is under the graylist threshold; from
 	// then on the peer's RPCs are dropped unread.
+	// Gossipsub graylists on the live score, PeerScore reports the last
+	// inspection: before each message wait until the inspection has seen
+	// the previous rejection (nothing but a rejection lowers this peer's
+	// score), or the next message could meet a graylist the snapshot does
+	// not show yet and never be validated.
 	gray := n.Thresholds().Graylist
 	sent := 0
+	prev, known := n.PeerScore(bad.h.ID())
 	for ; sent < 10; sent++ {
-		if s, ok := n.PeerScore(bad.h.ID()); ok && s < gray {
+		if known && prev < gray {
 			break
 		}
 		bad.send(t, KindBitfield, []byte{byte(sent)})
-		if got := ev.waitFrom(t, bad.h.ID(), sent, 5*time.Second); got.Result != Reject {
+		if got := ev.waitFrom(t, bad.h.ID(), sent, netWait); got.Result != Reject {
 			t.Fatalf("bad message %d: %+v", sent, got)
 		}
-		// Let a score inspection pass.
-		time.Sleep(60 * time.Millisecond)
+		waitUntil(t, netWait, fmt.Sprintf("a score inspection after rejection %d", sent+1), func() bool {
+			s, ok := n.PeerScore(bad.h.ID())
+			if ok && (!known || s < prev) {
+				prev, known = s, true
+				return true
+			}
+			return false
+		})
 	}
-	waitUntil(t, 3*time.Second, "graylisting", func() bool {
-		s, ok := n.PeerScore(bad.h.ID())
-		return ok && s < gray
-	})
-	s, _ := n.PeerScore(bad.h.ID())
+	if !known || prev >= gray {
+		t.Fatalf("score %.1f (known %v) after %d rejected messages, graylist threshold %.1f", prev, known, sent, gray)
+	}
+	s := prev
 	t.Logf("bad peer score %.1f after %d rejected messages, graylist threshold %.1f", s, sent, gray)
 
 	valid := f.bitfield(rp, 4, "11111")
@@ -265,7 +291,7 @@ func TestGraylist(t *testing.T) {
 	if err := good.PublishBitfield(t.Context(), rp, other.Bitfield); err != nil {
 		t.Fatal(err)
 	}
-	got := ev.waitFrom(t, good.ID(), 0, 5*time.Second)
+	got := ev.waitFrom(t, good.ID(), 0, netWait)
 	if got.Result != Accept {
 		t.Fatalf("good peer's bitfield: %+v", got)
 	}
@@ -278,7 +304,7 @@ func TestGraylist(t *testing.T) {
 		if d.Bitfield.ValidatorIndex != 5 {
 			t.Fatalf("delivered bitfield of validator %d", d.Bitfield.ValidatorIndex)
 		}
-	case <-time.After(5 * time.Second):
+	case <-time.After(netWait):
 		t.Fatal("good bitfield not delivered")
 	}
 }
@@ -423,7 +449,7 @@ func TestSlowSinkDropsCounted(t *testing.T) {
 		}
 	}
 	// 1 in the sink, at most 4 queued: the rest is dropped and counted.
-	waitUntil(t, 5*time.Second, "drops counted", func() bool {
+	waitUntil(t, netWait, "drops counted", func() bool {
 		return counterValue(t, reg, "provisioner_p2p_dropped_total", map[string]string{"queue": DropSubscriber}) >= float64(published-1-4)
 	})
 }

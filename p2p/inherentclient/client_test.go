@@ -63,6 +63,8 @@ type env struct {
 	srv    *p2p.Node
 	client *Client
 	h      host.Host
+	// sink, when set before start, receives the server's validated gossip.
+	sink p2p.Sink
 }
 
 // base is the part of an env that providers may use: built before the
@@ -95,6 +97,7 @@ func start(t *testing.T, e *env, prov p2p.InherentProvider, opts ...Option) *env
 		Genesis:     genesis,
 		ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0", "/ip4/127.0.0.1/udp/0/quic-v1"},
 		Chain:       e.chain,
+		Sink:        e.sink,
 		Inherents:   prov,
 		Gossip:      p2p.GossipConfig{HeartbeatInterval: 50 * time.Millisecond},
 	})
@@ -232,18 +235,38 @@ func TestInherentNoProviderFallsBack(t *testing.T) {
 	checkFallback(t, e, res)
 }
 
+// bitfieldSink signals each bitfield the node delivers.
+type bitfieldSink struct{ ch chan types.ValidatorIndex }
+
+func (s bitfieldSink) Bitfield(_ types.Hash, bf *types.UncheckedSignedAvailabilityBitfield) {
+	s.ch <- bf.ValidatorIndex
+}
+func (bitfieldSink) BackedCandidate(types.Hash, *types.BackedCandidate) {}
+func (bitfieldSink) Dispute(*types.DisputeStatementSet)                 {}
+func (bitfieldSink) Misbehavior(*types.MisbehaviorReport)               {}
+func (bitfieldSink) Announcement(*p2p.BlockAnnouncement)                {}
+
 // TestAuthorStream: a subscriber first gets what is already known for the
 // relay parent, then what arrives, and the stream ends when the leaf is
 // deactivated; unknown leaves are refused.
 func TestAuthorStream(t *testing.T) {
-	e := newEnv(t, nil)
+	b := base(t)
+	delivered := make(chan types.ValidatorIndex, 4)
+	b.sink = bitfieldSink{ch: delivered}
+	e := start(t, b, nil)
 	ctx := t.Context()
 	early := e.bitfield(0, "10")
 	if err := e.srv.PublishBitfield(ctx, e.rp, early); err != nil {
 		t.Fatal(err)
 	}
-	// The bitfield reaches the feed through the node's delivery loop.
-	time.Sleep(50 * time.Millisecond)
+	// The bitfield reaches the feed through the node's delivery loop, which
+	// hands it to the sink just before the feed: once the sink has it, the
+	// subscription below (a round trip away) finds it already known.
+	select {
+	case <-delivered:
+	case <-time.After(15 * time.Second):
+		t.Fatal("the early bitfield was not delivered")
+	}
 	st, err := e.client.SubscribeAuthor(ctx, e.srv.ID(), e.rp)
 	if err != nil {
 		t.Fatal(err)
