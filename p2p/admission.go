@@ -54,7 +54,8 @@ type admission struct {
 	static   map[peer.ID]bool // bootnodes: dialled by us, admitted as a connection
 
 	mu        sync.Mutex
-	verified  map[peer.ID]PeerValidator // connected peers with a verified record
+	verified  map[peer.ID][]PeerValidator // connected peers with a verified record: the keys counted for them
+	claims    map[PeerValidator]int       // connected peers counted for each key (MaxPeersPerValidator)
 	known     map[peer.ID]knownValidator
 	strangers map[peer.ID]*stranger
 	bans      map[peer.ID]time.Time
@@ -66,7 +67,7 @@ type admission struct {
 // knownValidator is a validator peer seen with a verified record: it is
 // redialled when disconnected and admitted at once when it connects.
 type knownValidator struct {
-	v     PeerValidator
+	vs    []PeerValidator
 	addrs []ma.Multiaddr
 	seen  time.Time
 }
@@ -89,7 +90,8 @@ func newAdmission(cfg *Config, static []peer.AddrInfo) *admission {
 		open:      !cfg.Admission.RequireRecords,
 		trusted:   make(map[peer.ID]bool),
 		static:    make(map[peer.ID]bool),
-		verified:  make(map[peer.ID]PeerValidator),
+		verified:  make(map[peer.ID][]PeerValidator),
+		claims:    make(map[PeerValidator]int),
 		known:     make(map[peer.ID]knownValidator),
 		strangers: make(map[peer.ID]*stranger),
 		bans:      make(map[peer.ID]time.Time),
@@ -152,24 +154,59 @@ func (a *admission) baseline(p peer.ID) float64 {
 // for redialling). false when the validator already has
 // MaxPeersPerValidator connected peer ids: p stays a stranger.
 func (a *admission) setVerified(p peer.ID, v PeerValidator, addrs []ma.Multiaddr) bool {
+	return len(a.setVerifiedAll(p, []PeerValidator{v}, addrs)) > 0
+}
+
+// setVerifiedAll records the verified keys of p, a node that may host
+// several validators, and remembers its addresses for redialling. It
+// returns the keys counted for p: those not already claimed by
+// MaxPeersPerValidator other connected peers, so that one key admits no
+// more peer ids than it did when a peer held one key. None: p stays (or
+// becomes again) a stranger. The cost is linear in len(vs): the claims
+// are counted per key, not found by walking every peer.
+func (a *admission) setVerifiedAll(p peer.ID, vs []PeerValidator, addrs []ma.Multiaddr) []PeerValidator {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	same := 0
-	for q, w := range a.verified {
-		if q != p && w == v {
-			same++
+	// A second verification of p (a new session's records) replaces its
+	// claims: p does not compete with itself.
+	a.unclaimLocked(p)
+	var kept []PeerValidator
+	seen := make(map[PeerValidator]bool, len(vs))
+	for _, v := range vs {
+		if seen[v] || a.claims[v] >= a.cfg.MaxPeersPerValidator {
+			continue
 		}
+		seen[v] = true
+		a.claims[v]++
+		kept = append(kept, v)
 	}
-	if same >= a.cfg.MaxPeersPerValidator {
-		return false
+	if len(kept) == 0 {
+		return nil
 	}
-	a.verified[p] = v
+	a.verified[p] = kept
 	delete(a.strangers, p)
 	if _, ok := a.known[p]; !ok && len(a.known) >= maxKnownPerValidator*max(1, len(a.verified))+64 {
 		a.forgetOldestKnownLocked()
 	}
-	a.known[p] = knownValidator{v: v, addrs: addrs, seen: a.now()}
-	return true
+	a.known[p] = knownValidator{vs: kept, addrs: addrs, seen: a.now()}
+	return kept
+}
+
+// unclaimLocked drops p's verified keys and their claims.
+func (a *admission) unclaimLocked(p peer.ID) {
+	for _, v := range a.verified[p] {
+		if a.claims[v]--; a.claims[v] <= 0 {
+			delete(a.claims, v)
+		}
+	}
+	delete(a.verified, p)
+}
+
+// validatorsOf are the keys counted for p (nil: none).
+func (a *admission) validatorsOf(p peer.ID) []PeerValidator {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return slices.Clone(a.verified[p])
 }
 
 func (a *admission) forgetOldestKnownLocked() {
@@ -250,7 +287,7 @@ func (a *admission) judged(p peer.ID) {
 func (a *admission) disconnected(p peer.ID) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	delete(a.verified, p)
+	a.unclaimLocked(p)
 	delete(a.strangers, p)
 }
 

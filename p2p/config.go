@@ -318,6 +318,11 @@ type Config struct {
 	// Every node asks each new peer for its record and checks it against
 	// Chain.SessionValidators; see record.go.
 	SessionKey *SessionKey
+	// SessionKeys are further validator identities of a node that hosts
+	// several validators (all of one session, at most MaxRecordIndices
+	// with SessionKey): the node proves each of them in a record set, and
+	// a peer counts it as a validator if any verifies.
+	SessionKeys []*SessionKey
 	// RecordTimeout bounds one validator-record exchange (default 5 s).
 	RecordTimeout time.Duration
 	// BootnodeWarnAfter is how long a bootnode may stay unreachable before
@@ -401,6 +406,9 @@ func (c *Config) setDefaults() error {
 	}
 	def(&c.Inherent.RateBurst, 20)
 	def(&c.ValidatorSetSize, 1000)
+	if err := checkSessionKeys(c.sessionKeys()); err != nil {
+		return fmt.Errorf("p2p: %w", err)
+	}
 	defD(&c.ValidateTimeout, 2*time.Second)
 	def(&c.Admission.MaxStrangers, 8)
 	def(&c.Admission.MaxPending, 64)

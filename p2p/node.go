@@ -68,7 +68,7 @@ type Node struct {
 
 	// Validator records (record.go) and peers on other networks (peers.go).
 	recMu          sync.Mutex
-	ownRecord      *ValidatorRecord
+	ownRecord      ownRecords
 	validatorPeers map[peer.ID]PeerValidator
 	recPending     map[peer.ID]bool
 	foreign        map[peer.ID]types.Hash
@@ -182,9 +182,8 @@ func New(ctx context.Context, cfg Config) (_ *Node, err error) {
 		h.SetStreamHandler(InherentProtocol(cfg.Genesis), n.handleInherent)
 	}
 	h.SetStreamHandler(AuthorProtocol(cfg.Genesis), n.handleAuthor)
-	if cfg.SessionKey != nil {
-		n.SetSessionKey(cfg.SessionKey)
-	}
+	// setDefaults checked the keys, so this cannot fail.
+	_ = n.SetSessionKeys(cfg.sessionKeys())
 	h.SetStreamHandler(ValidatorRecordProtocol(cfg.Genesis), n.handleRecord)
 	idSub, err := h.EventBus().Subscribe(new(event.EvtPeerIdentificationCompleted))
 	if err != nil {

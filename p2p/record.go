@@ -2,10 +2,12 @@ package p2p
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
@@ -172,6 +174,211 @@ func VerifyValidatorRecord(genesis types.Hash, from peer.ID, rec *ValidatorRecor
 	return nil
 }
 
+// MaxRecordIndices bounds the validator indices one peer may prove in a
+// record set. A node hosting a share of a large validator set (Kusama's
+// 1,000 on a handful of machines) needs many; more than this is a sybil
+// factory rather than a node, and the bound keeps a set's frame (68 bytes
+// an index) and its verification (a signature an index) small. Verifiers
+// also refuse a set with more indices than the session has validators.
+const MaxRecordIndices = 1024
+
+// recordEntrySize is one entry of a set: u32 index and a signature.
+const recordEntrySize = 4 + 64
+
+// MaxRecordSetSize bounds a record set's encoding: the single record's
+// bound for the shared fields, plus MaxRecordIndices entries.
+const MaxRecordSetSize = MaxRecordSize + MaxRecordIndices*recordEntrySize
+
+// RecordEntry is one validator of a record set, with its key's signature.
+type RecordEntry struct {
+	Index     types.ValidatorIndex
+	Signature [64]byte
+}
+
+// ValidatorRecordSet is SCALE {peer_id: Vec<u8>, addresses: Vec<Vec<u8>>,
+// session: u32, entries: Vec<(u32, [u8; 64])>}, the entries in strictly
+// ascending index order: the records of every validator a node hosts,
+// sharing their peer id, addresses and session. Entry i's signature is
+// the one the single record Record(i) carries, over that record's
+// SigningPayload, so every entry proves its key exactly as a single
+// record does and a set is only a compact way to send many.
+type ValidatorRecordSet struct {
+	PeerID  []byte
+	Addrs   [][]byte
+	Session types.SessionIndex
+	Entries []RecordEntry
+}
+
+// Encode writes the set's SCALE encoding.
+func (s *ValidatorRecordSet) Encode(w *codec.Writer) {
+	w.VecU8(s.PeerID)
+	w.Compact(uint64(len(s.Addrs)))
+	for _, a := range s.Addrs {
+		w.VecU8(a)
+	}
+	w.U32(uint32(s.Session))
+	w.Compact(uint64(len(s.Entries)))
+	for _, e := range s.Entries {
+		w.U32(uint32(e.Index))
+		w.Raw(e.Signature[:])
+	}
+}
+
+// Decode reads a set with the record bounds; entries out of order or
+// repeated make it malformed (one canonical encoding, and no index
+// claimed twice).
+func (s *ValidatorRecordSet) Decode(rd *codec.Reader) error {
+	s.PeerID = rd.Bytes("peer_id", maxRecordPeerID)
+	n := rd.Len("addresses", 1, MaxRecordAddrs)
+	s.Addrs = nil
+	if n > 0 {
+		s.Addrs = make([][]byte, n)
+	}
+	for i := range s.Addrs {
+		s.Addrs[i] = rd.Bytes("address", MaxRecordAddrLen)
+	}
+	s.Session = types.SessionIndex(rd.U32("session"))
+	n = rd.Len("entries", recordEntrySize, MaxRecordIndices)
+	s.Entries = nil
+	if n > 0 {
+		s.Entries = make([]RecordEntry, n)
+	}
+	for i := range s.Entries {
+		s.Entries[i].Index = types.ValidatorIndex(rd.U32("validator_index"))
+		rd.Array64("signature", &s.Entries[i].Signature)
+		if rd.Err() == nil && i > 0 && s.Entries[i].Index <= s.Entries[i-1].Index {
+			rd.Fail("entries", codec.ErrNonCanonical, fmt.Sprintf("index %d after %d", s.Entries[i].Index, s.Entries[i-1].Index))
+		}
+	}
+	return rd.Err()
+}
+
+// Record is entry i as a single record (it shares the set's slices).
+func (s *ValidatorRecordSet) Record(i int) *ValidatorRecord {
+	e := s.Entries[i]
+	return &ValidatorRecord{PeerID: s.PeerID, Addrs: s.Addrs, Index: e.Index, Session: s.Session, Signature: e.Signature}
+}
+
+// setOf is the set of one single record: what a peer that answers with a
+// single record proves.
+func setOf(rec *ValidatorRecord) *ValidatorRecordSet {
+	return &ValidatorRecordSet{PeerID: rec.PeerID, Addrs: rec.Addrs, Session: rec.Session,
+		Entries: []RecordEntry{{Index: rec.Index, Signature: rec.Signature}}}
+}
+
+// DecodeValidatorRecordSet decodes a set, refusing more than
+// MaxRecordSetSize bytes, over-long fields and misordered entries.
+func DecodeValidatorRecordSet(b []byte) (*ValidatorRecordSet, error) {
+	var set ValidatorRecordSet
+	rd := codec.NewReader(b, codec.Limits{MaxMessageSize: MaxRecordSetSize, MaxItems: MaxRecordIndices})
+	if rd.Err() == nil {
+		_ = set.Decode(rd)
+	}
+	if err := rd.Finish(); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrRecordMalformed, err)
+	}
+	return &set, nil
+}
+
+// Errors of a node's own session keys (Config.SessionKeys, SetSessionKeys).
+var ErrSessionKeys = errors.New("bad session keys")
+
+// checkSessionKeys: at most MaxRecordIndices keys, all of one session,
+// each index once, none nil.
+func checkSessionKeys(keys []*SessionKey) error {
+	if len(keys) > MaxRecordIndices {
+		return fmt.Errorf("%w: %d keys, at most %d", ErrSessionKeys, len(keys), MaxRecordIndices)
+	}
+	seen := make(map[types.ValidatorIndex]bool, len(keys))
+	for _, k := range keys {
+		switch {
+		case k == nil || k.Signer == nil:
+			return fmt.Errorf("%w: a key without a signer", ErrSessionKeys)
+		case k.Session != keys[0].Session:
+			return fmt.Errorf("%w: sessions %d and %d mixed", ErrSessionKeys, keys[0].Session, k.Session)
+		case seen[k.Index]:
+			return fmt.Errorf("%w: validator index %d twice", ErrSessionKeys, k.Index)
+		}
+		seen[k.Index] = true
+	}
+	return nil
+}
+
+// SignValidatorRecordSet makes the record set of peer id with its
+// addresses (at most MaxRecordAddrs are kept) for keys, which must pass
+// checkSessionKeys and not be empty.
+func SignValidatorRecordSet(genesis types.Hash, id peer.ID, addrs []ma.Multiaddr, keys []*SessionKey) (*ValidatorRecordSet, error) {
+	if err := checkSessionKeys(keys); err != nil {
+		return nil, err
+	}
+	if len(keys) == 0 {
+		return nil, fmt.Errorf("%w: no key", ErrSessionKeys)
+	}
+	sorted := slices.Clone(keys)
+	slices.SortFunc(sorted, func(a, b *SessionKey) int { return cmp.Compare(a.Index, b.Index) })
+	set := &ValidatorRecordSet{PeerID: []byte(id), Session: sorted[0].Session, Entries: make([]RecordEntry, len(sorted))}
+	for _, a := range addrs {
+		if len(set.Addrs) == MaxRecordAddrs {
+			break
+		}
+		if b := a.Bytes(); len(b) <= MaxRecordAddrLen {
+			set.Addrs = append(set.Addrs, b)
+		}
+	}
+	for i, k := range sorted {
+		set.Entries[i].Index = k.Index
+		set.Entries[i].Signature = k.Signer.Sign(set.Record(i).SigningPayload(genesis))
+	}
+	return set, nil
+}
+
+// VerifyValidatorRecordSet checks a set received from peer from, entry
+// by entry: verified are the entries whose key signed them, in index
+// order, and rejected the errors of the others (an index outside the
+// session's validator set, a signature that does not verify). err, when
+// the set as a whole is refused (another peer id, an unknown session,
+// more entries than validators), leaves both empty. The signatures are
+// checked as one batch: a node hosting a thousand keys costs about half
+// of a thousand single verifications.
+func VerifyValidatorRecordSet(genesis types.Hash, from peer.ID, set *ValidatorRecordSet,
+	validators func(types.SessionIndex) ([]types.ValidatorID, bool)) (verified []PeerValidator, rejected []error, err error) {
+	if peer.ID(set.PeerID) != from {
+		return nil, nil, fmt.Errorf("%w: record names %s, sent by %s", ErrRecordPeerID, peerIDString(set.PeerID), from)
+	}
+	vals, ok := validators(set.Session)
+	if !ok {
+		return nil, nil, fmt.Errorf("%w: session %d", ErrRecordUnknownSession, set.Session)
+	}
+	if len(set.Entries) > len(vals) {
+		return nil, nil, fmt.Errorf("%w: %d entries for %d validators", ErrRecordMalformed, len(set.Entries), len(vals))
+	}
+	batch := types.NewBatchVerifier(len(set.Entries))
+	queued := make([]int, 0, len(set.Entries)) // entry of each batch item
+	for i, e := range set.Entries {
+		if int(e.Index) >= len(vals) {
+			rejected = append(rejected, fmt.Errorf("%w: index %d of %d validators", ErrRecordUnknownValidator, e.Index, len(vals)))
+			continue
+		}
+		pub, err := types.ParsePublicKey(vals[e.Index])
+		if err != nil {
+			rejected = append(rejected, fmt.Errorf("%w: validator %d key: %w", ErrRecordSignature, e.Index, err))
+			continue
+		}
+		batch.Add(pub, set.Record(i).SigningPayload(genesis), e.Signature)
+		queued = append(queued, i)
+	}
+	valid, _ := batch.Verify()
+	for k, i := range queued {
+		e := set.Entries[i]
+		if !valid[k] {
+			rejected = append(rejected, fmt.Errorf("%w: validator %d", ErrRecordSignature, e.Index))
+			continue
+		}
+		verified = append(verified, PeerValidator{Index: e.Index, Session: set.Session})
+	}
+	return verified, rejected, nil
+}
+
 // peerIDString prints peer id bytes from the wire without trusting them.
 func peerIDString(b []byte) string {
 	if id, err := peer.IDFromBytes(b); err == nil {
@@ -239,21 +446,82 @@ type emptyRequest struct{}
 
 func (emptyRequest) Encode(*codec.Writer) {}
 
+// setRequest asks for every record the peer holds: a frame of one byte,
+// recordRequestSet. A node that reads it answers with a record set (tag
+// recordTagSet); one that ignores the request's bytes (an older node, the
+// testnet's adversary) answers Option<record> as before, which the asker
+// takes as a set of one.
+type setRequest struct{}
+
+func (setRequest) Encode(w *codec.Writer) { w.U8(recordRequestSet) }
+
+// Request and response tags of the record protocol.
+const (
+	recordRequestSet = 1 // request: "send the whole set"
+	recordTagNone    = 0 // response: no session key
+	recordTagSingle  = 1 // response: one ValidatorRecord (Option::Some)
+	recordTagSet     = 2 // response: a ValidatorRecordSet
+)
+
+// ownRecords is what a node answers the record protocol with: the set of
+// every hosted key, and the record of its first (lowest) index for peers
+// that ask for a single record. Both nil: no session key.
+type ownRecords struct {
+	single *ValidatorRecord
+	set    *ValidatorRecordSet
+}
+
+// setResponse is the response to a set request: tag 2 and the set, or
+// None.
+type setResponse struct{ set *ValidatorRecordSet }
+
+func (r setResponse) Encode(w *codec.Writer) {
+	if r.set == nil {
+		w.U8(recordTagNone)
+		return
+	}
+	w.U8(recordTagSet)
+	r.set.Encode(w)
+}
+
 // SetSessionKey changes the key this node's record is signed with (nil:
 // no record), e.g. at a session change. Peers that connect afterwards get
 // the new record.
 func (n *Node) SetSessionKey(key *SessionKey) {
-	var rec *ValidatorRecord
+	var keys []*SessionKey
 	if key != nil {
-		rec = SignValidatorRecord(n.cfg.Genesis, n.host.ID(), n.host.Addrs(), key)
+		keys = []*SessionKey{key}
 	}
-	n.recMu.Lock()
-	n.ownRecord = rec
-	n.recMu.Unlock()
+	// One key of a valid index cannot fail checkSessionKeys.
+	_ = n.SetSessionKeys(keys)
 }
 
-// handleRecord answers a validator-record request with this node's record
-// (or None).
+// SetSessionKeys changes the keys of this node's records (none: no
+// record), e.g. at a session change: a node hosting several validators
+// proves each of them. Peers that connect afterwards get the new records.
+// The keys must pass checkSessionKeys; on error the records are unchanged.
+func (n *Node) SetSessionKeys(keys []*SessionKey) error {
+	if err := checkSessionKeys(keys); err != nil {
+		return err
+	}
+	var own ownRecords
+	if len(keys) > 0 {
+		set, err := SignValidatorRecordSet(n.cfg.Genesis, n.host.ID(), n.host.Addrs(), keys)
+		if err != nil {
+			return err
+		}
+		own.set = set
+		own.single = set.Record(0)
+	}
+	n.recMu.Lock()
+	n.ownRecord = own
+	n.recMu.Unlock()
+	return nil
+}
+
+// handleRecord answers a validator-record request with this node's
+// records: the whole set when asked for it, else the record of its first
+// index (or None).
 func (n *Node) handleRecord(s network.Stream) {
 	if !n.beginHandler() {
 		_ = s.Reset()
@@ -261,17 +529,22 @@ func (n *Node) handleRecord(s network.Stream) {
 	}
 	defer n.handlers.Done()
 	_ = s.SetDeadline(time.Now().Add(n.cfg.RecordTimeout))
-	// The request is an empty frame: a peer slower than the builder
+	// The request is at most a byte: a peer slower than the builder
 	// protocols' read timeout is stalling.
 	_ = s.SetReadDeadline(time.Now().Add(min(n.cfg.RecordTimeout, n.cfg.Inherent.ReadTimeout)))
-	if _, err := ReadFrame(bufio.NewReaderSize(s, 64), 64); err != nil {
+	req, err := ReadFrame(bufio.NewReaderSize(s, 64), 64)
+	if err != nil {
 		_ = s.Reset()
 		return
 	}
 	n.recMu.Lock()
-	rec := n.ownRecord
+	own := n.ownRecord
 	n.recMu.Unlock()
-	if err := WriteFrame(s, optionRecord{rec}); err != nil {
+	var resp types.Encoder = optionRecord{own.single}
+	if len(req) == 1 && req[0] == recordRequestSet {
+		resp = setResponse{own.set}
+	}
+	if err := WriteFrame(s, resp); err != nil {
 		_ = s.Reset()
 		return
 	}
@@ -316,8 +589,59 @@ func FetchValidatorRecord(ctx context.Context, h interface {
 	return DecodeValidatorRecord(b[1:])
 }
 
-// exchangeRecord fetches and verifies p's record, and keeps the verified
-// index while p stays connected.
+// FetchValidatorRecords asks peer p for every validator record it holds:
+// nil without an error when the peer holds no session key. A peer that
+// answers with a single record (it ignores the request's bytes) gives a
+// set of one. The set is decoded but not verified.
+func FetchValidatorRecords(ctx context.Context, h interface {
+	NewStream(context.Context, peer.ID, ...protocol.ID) (network.Stream, error)
+}, genesis types.Hash, p peer.ID, timeout time.Duration) (*ValidatorRecordSet, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	s, err := h.NewStream(network.WithAllowLimitedConn(ctx, "validator-record"), p, ValidatorRecordProtocol(genesis))
+	if err != nil {
+		return nil, fmt.Errorf("validator records: open stream: %w", err)
+	}
+	defer s.Close()
+	if dl, ok := ctx.Deadline(); ok {
+		_ = s.SetDeadline(dl)
+	}
+	if err := WriteFrame(s, setRequest{}); err != nil {
+		_ = s.Reset()
+		return nil, fmt.Errorf("validator records: request: %w", err)
+	}
+	_ = s.CloseWrite()
+	b, err := ReadFrame(bufio.NewReaderSize(s, 4096), MaxRecordSetSize+1)
+	if err != nil {
+		_ = s.Reset()
+		if errors.Is(err, ErrFrameTooLarge) {
+			return nil, fmt.Errorf("%w: %w", ErrRecordMalformed, err)
+		}
+		return nil, fmt.Errorf("validator records: response: %w", err)
+	}
+	switch {
+	case len(b) == 1 && b[0] == recordTagNone:
+		return nil, nil
+	case len(b) > 0 && b[0] == recordTagSingle:
+		if len(b)-1 > MaxRecordSize {
+			return nil, fmt.Errorf("%w: single record of %d bytes", ErrRecordMalformed, len(b)-1)
+		}
+		rec, err := DecodeValidatorRecord(b[1:])
+		if err != nil {
+			return nil, err
+		}
+		return setOf(rec), nil
+	case len(b) > 0 && b[0] == recordTagSet:
+		return DecodeValidatorRecordSet(b[1:])
+	}
+	return nil, fmt.Errorf("%w: bad response tag", ErrRecordMalformed)
+}
+
+// exchangeRecord fetches and verifies p's records, and keeps the verified
+// indices while p stays connected. p counts as a validator when any of
+// its keys verifies and is not claimed by MaxPeersPerValidator other
+// peers already; the others are dropped (and logged), not held against
+// the rest.
 func (n *Node) exchangeRecord(p peer.ID) {
 	defer n.handlers.Done()
 	defer func() {
@@ -331,18 +655,29 @@ func (n *Node) exchangeRecord(p peer.ID) {
 	case <-n.ctx.Done():
 		return
 	}
-	rec, err := FetchValidatorRecord(n.ctx, n.host, n.cfg.Genesis, p, n.cfg.RecordTimeout)
+	set, err := FetchValidatorRecords(n.ctx, n.host, n.cfg.Genesis, p, n.cfg.RecordTimeout)
 	if n.ctx.Err() != nil {
 		return
 	}
-	if err == nil && rec == nil {
+	if err == nil && set == nil {
 		n.m.records.WithLabelValues(RecordNone).Inc()
 		n.adm.judged(p)
 		return
 	}
+	var verified []PeerValidator
+	var rejected []error
 	if err == nil {
-		err = VerifyValidatorRecord(n.cfg.Genesis, p, rec, n.cfg.Chain.SessionValidators)
+		verified, rejected, err = VerifyValidatorRecordSet(n.cfg.Genesis, p, set, n.cfg.Chain.SessionValidators)
 	}
+	if err == nil && len(verified) == 0 {
+		// Only rejected entries (a set has at least one entry to verify
+		// or it is empty, which proves nothing).
+		err = fmt.Errorf("%w: empty record set", ErrRecordMalformed)
+		if len(rejected) > 0 {
+			err = rejected[0]
+		}
+	}
+	// One result per exchange: verified when any key verified.
 	n.m.records.WithLabelValues(recordResult(err)).Inc()
 	if err != nil {
 		n.adm.judged(p)
@@ -353,23 +688,31 @@ func (n *Node) exchangeRecord(p peer.ID) {
 		}
 		return
 	}
+	if len(rejected) > 0 {
+		log.Warnw("peer sent invalid validator records besides valid ones", "peer", p,
+			"verified", len(verified), "rejected", len(rejected), "first", rejected[0])
+	}
 	if n.host.Network().Connectedness(p) != network.Connected {
 		return
 	}
-	pv := PeerValidator{Index: rec.Index, Session: rec.Session}
-	if !n.adm.setVerified(p, pv, recordAddrs(rec)) {
+	admitted := n.adm.setVerifiedAll(p, verified, recordSetAddrs(set))
+	if len(admitted) == 0 {
 		n.m.admission.WithLabelValues("validator_quota").Inc()
 		n.adm.judged(p)
-		log.Warnw("validator record verified, but the validator has enough peers already", "peer", p, "index", rec.Index)
+		log.Warnw("validator records verified, but each validator has enough peers already", "peer", p, "indices", len(verified))
 		return
+	}
+	if len(admitted) < len(verified) {
+		log.Warnw("some validators of the peer have enough peers already", "peer", p,
+			"admitted", len(admitted), "verified", len(verified))
 	}
 	// A session validator is who the node exists to talk to: never
 	// trimmed by the connection manager.
 	n.cm.Protect(p, "provisioner-validator")
 	n.recMu.Lock()
-	n.validatorPeers[p] = pv
+	n.validatorPeers[p] = admitted[0]
 	n.recMu.Unlock()
-	log.Debugw("peer is a session validator", "peer", p, "index", rec.Index, "session", rec.Session)
+	log.Debugw("peer is a session validator", "peer", p, "index", admitted[0].Index, "indices", len(admitted), "session", admitted[0].Session)
 }
 
 // onConnected starts the record exchange with a newly connected peer,
@@ -399,10 +742,10 @@ func (n *Node) onDisconnected(p peer.ID) {
 	n.cm.Unprotect(p, "provisioner-validator")
 }
 
-// recordAddrs are the multiaddrs of a verified record that parse.
-func recordAddrs(rec *ValidatorRecord) []ma.Multiaddr {
+// recordSetAddrs are the multiaddrs of a verified record set that parse.
+func recordSetAddrs(set *ValidatorRecordSet) []ma.Multiaddr {
 	var out []ma.Multiaddr
-	for _, b := range rec.Addrs {
+	for _, b := range set.Addrs {
 		if a, err := ma.NewMultiaddrBytes(b); err == nil {
 			out = append(out, a)
 		}
@@ -410,10 +753,24 @@ func recordAddrs(rec *ValidatorRecord) []ma.Multiaddr {
 	return out
 }
 
-// PeerValidator is the verified validator identity of a connected peer.
+// PeerValidators are the verified validator identities of a connected
+// peer that admission counts (a node may host several validators), in
+// index order; nil when it has none.
+func (n *Node) PeerValidators(p peer.ID) []PeerValidator { return n.adm.validatorsOf(p) }
+
+// PeerValidator is the verified validator identity of a connected peer:
+// the first (lowest index) of PeerValidators.
 func (n *Node) PeerValidator(p peer.ID) (PeerValidator, bool) {
 	n.recMu.Lock()
 	defer n.recMu.Unlock()
 	v, ok := n.validatorPeers[p]
 	return v, ok
+}
+
+// sessionKeys are SessionKey and SessionKeys together.
+func (c *Config) sessionKeys() []*SessionKey {
+	if c.SessionKey == nil {
+		return c.SessionKeys
+	}
+	return append([]*SessionKey{c.SessionKey}, c.SessionKeys...)
 }

@@ -2,24 +2,25 @@ package testnet
 
 import (
 	"context"
-	"slices"
 
-	"github.com/polkadot-provisioner/provisioner/p2p"
 	"github.com/polkadot-provisioner/provisioner/types"
 )
 
-// followSession re-signs the node's validator record for a new session.
-// The runtime keeps validator indices across sessions (only the groups
-// move), so the index stays; peers verify a record against the session it
-// names, which the chain keeps for the dispute period, so records already
-// exchanged stay valid and peers that connect later get the new one.
+// followSession re-signs the node's validator records (one per hosted
+// validator) for a new session. The runtime keeps validator indices
+// across sessions (only the groups move), so the indices stay; peers
+// verify a record against the session it names, which the chain keeps
+// for the dispute period, so records already exchanged stay valid and
+// peers that connect later get the new ones.
 func (n *Node) followSession(session types.SessionIndex) {
 	n.mu.Lock()
 	changed := session != n.keySession
 	n.keySession = session
 	n.mu.Unlock()
 	if changed {
-		n.net.SetSessionKey(&p2p.SessionKey{Session: session, Index: types.ValidatorIndex(n.cfg.Validator), Signer: n.kp})
+		if err := n.net.SetSessionKeys(n.hosted.sessionKeys(session)); err != nil {
+			log.Warnw("validator records not re-signed for the new session", "session", session, "err", err)
+		}
 	}
 }
 
@@ -35,49 +36,64 @@ func backs(g *Genesis, c *Candidate, pos int) bool {
 	return pos < min(g.rt.MinimumBackingVotes(), len(c.Group))
 }
 
-// approve is the approval checker's duty for an imported block: every
-// candidate the block backed is validated (CandidateValid), and one found
-// invalid is disputed. The node gossips a set holding its explicit
-// Invalid vote with the backers' backing votes as the runtime's backing
-// statements (so that the runtime knows whom to slash); each validator's
-// set adds one vote, and the provisioner merges them. A backer of the
-// candidate does not dispute its own vote. A validator named in
-// Genesis.Equivocations also votes valid, and reports its own double vote
-// as a misbehaviour report, which the provisioner joins into the dispute.
+// approve is the approval checkers' duty for an imported block, done by
+// every hosted validator: each candidate the block backed is validated
+// (CandidateValid), and one found invalid is disputed. The node gossips
+// one set holding the explicit Invalid vote of each hosted validator,
+// with the backers' backing votes as the runtime's backing statements
+// (so that the runtime knows whom to slash); the provisioner merges the
+// sets of all nodes. A backer of the candidate does not dispute its own
+// vote. A validator named in Genesis.Equivocations also votes valid, and
+// reports its own double vote as a misbehaviour report, which the
+// provisioner joins into the dispute.
 func (n *Node) approve(ctx context.Context, b *Block, imp *Imported) {
 	_, st, err := n.chain.HeaderAndState(imp.Hash)
 	if err != nil {
 		return
 	}
-	me := types.ValidatorIndex(n.cfg.Validator)
 	for i := range b.Body.Extrinsic.Data.BackedCandidates {
 		bc := &b.Body.Extrinsic.Data.BackedCandidates[i]
 		if CandidateValid(&bc.Candidate.Descriptor) {
 			continue
 		}
 		set, ok := disputeOf(n.g, st, bc)
-		if !ok || slices.ContainsFunc(set.Statements, func(e types.DisputeStatementEntry) bool { return e.ValidatorIndex == me }) {
+		if !ok {
 			continue
 		}
-		invalid := types.SignDisputeStatement(n.kp, types.DisputeStatement{Valid: false, Kind: types.InvalidExplicit},
-			set.CandidateHash, set.Session, me)
-		set.Statements = append(set.Statements, invalid)
+		backers := make(map[types.ValidatorIndex]bool, len(set.Statements))
+		for _, e := range set.Statements {
+			backers[e.ValidatorIndex] = true
+		}
+		var reports []*types.MisbehaviorReport
+		for _, k := range n.hosted.keys {
+			if backers[k.index] {
+				continue
+			}
+			invalid := types.SignDisputeStatement(k.kp, types.DisputeStatement{Valid: false, Kind: types.InvalidExplicit},
+				set.CandidateHash, set.Session, k.index)
+			set.Statements = append(set.Statements, invalid)
+			if !n.g.Equivocates(k.index, imp.Header.Number) {
+				continue
+			}
+			valid := types.SignDisputeStatement(k.kp, types.DisputeStatement{Valid: true, Kind: types.ValidExplicit},
+				set.CandidateHash, set.Session, k.index)
+			reports = append(reports, &types.MisbehaviorReport{Session: set.Session, CandidateHash: set.CandidateHash, ValidatorIndex: k.index,
+				First:  types.SignedDisputeStatement{Statement: invalid.Statement, Signature: invalid.Signature},
+				Second: types.SignedDisputeStatement{Statement: valid.Statement, Signature: valid.Signature}})
+		}
+		if len(set.Statements) == len(backers) {
+			continue // every hosted validator backed it
+		}
 		log.Warnw("candidate found invalid: disputing it", "para", bc.Candidate.Descriptor.ParaID,
-			"candidate", set.CandidateHash, "block", imp.Header.Number)
+			"candidate", set.CandidateHash, "block", imp.Header.Number, "votes", len(set.Statements)-len(backers))
 		if err := n.net.PublishDispute(ctx, &set); err != nil && ctx.Err() == nil {
 			log.Warnw("publish dispute", "candidate", set.CandidateHash, "err", err)
 		}
-		if !n.g.Equivocates(me, imp.Header.Number) {
-			continue
-		}
-		valid := types.SignDisputeStatement(n.kp, types.DisputeStatement{Valid: true, Kind: types.ValidExplicit},
-			set.CandidateHash, set.Session, me)
-		rep := &types.MisbehaviorReport{Session: set.Session, CandidateHash: set.CandidateHash, ValidatorIndex: me,
-			First:  types.SignedDisputeStatement{Statement: invalid.Statement, Signature: invalid.Signature},
-			Second: types.SignedDisputeStatement{Statement: valid.Statement, Signature: valid.Signature}}
-		log.Warnw("equivocating: voting both ways", "candidate", set.CandidateHash)
-		if err := n.net.PublishMisbehavior(ctx, rep); err != nil && ctx.Err() == nil {
-			log.Warnw("publish misbehaviour report", "candidate", set.CandidateHash, "err", err)
+		for _, rep := range reports {
+			log.Warnw("equivocating: voting both ways", "candidate", set.CandidateHash, "validator", rep.ValidatorIndex)
+			if err := n.net.PublishMisbehavior(ctx, rep); err != nil && ctx.Err() == nil {
+				log.Warnw("publish misbehaviour report", "candidate", set.CandidateHash, "err", err)
+			}
 		}
 	}
 }

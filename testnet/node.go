@@ -3,7 +3,6 @@ package testnet
 import (
 	"context"
 	"fmt"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -31,7 +30,12 @@ type NodeConfig struct {
 	// Validator is the node's validator index; -1 makes an observer that
 	// follows the chain without a key.
 	Validator int
-	// KeyURI overrides the validator's secret URI (default DevURI).
+	// Validators, when set, are the indices of every validator the node
+	// hosts (virtual validators, virtual.go); Validator is then ignored
+	// and Node.Validator reports the lowest of them. Each key is DevURI's.
+	Validators []int
+	// KeyURI overrides the validator's secret URI (default DevURI); only
+	// with a single validator.
 	KeyURI   string
 	BasePath string
 	// NodeKey overrides the network identity of BasePath (--node-key).
@@ -72,14 +76,18 @@ type NodeConfig struct {
 
 // Node is one validator (or observer) of the testnet.
 type Node struct {
-	cfg   NodeConfig
-	g     *Genesis
-	keys  Keys
-	kp    *types.Keypair
-	chain *Chain
-	net   *p2p.Node
-	prov  *provService
-	view  *netView
+	cfg  NodeConfig
+	g    *Genesis
+	keys Keys
+	// kp is the key of the node's first hosted validator (the one an
+	// adversary misbehaves as); hosted holds every hosted validator's.
+	kp     *types.Keypair
+	hosted hostedKeys
+	duty   *dutyQueue
+	chain  *Chain
+	net    *p2p.Node
+	prov   *provService
+	view   *netView
 
 	builder host.Host
 	client  *inherentclient.Client
@@ -113,31 +121,17 @@ func StartNode(ctx context.Context, cfg NodeConfig) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	n := &Node{cfg: cfg, g: g, keys: keys, chain: NewChain(g, keys), imports: make(chan *p2p.BlockAnnouncement, 256)}
-	if cfg.Validator >= 0 {
-		if cfg.Validator >= len(g.Validators) {
-			return nil, fmt.Errorf("%w: validator %d of %d", ErrBadGenesis, cfg.Validator, len(g.Validators))
-		}
-		uri := cfg.KeyURI
-		if uri == "" {
-			uri = DevURI(cfg.Validator)
-		}
-		if n.kp, err = types.KeypairFromURI(uri); err != nil {
-			return nil, fmt.Errorf("validator key: %w", err)
-		}
-		if n.kp.Public() != g.Validators[cfg.Validator] {
-			return nil, fmt.Errorf("%w: key %s is not validator %d's", ErrBadGenesis, uri, cfg.Validator)
-		}
+	n := &Node{cfg: cfg, g: g, keys: keys, chain: NewChain(g, keys), imports: make(chan *p2p.BlockAnnouncement, 256), duty: newDutyQueue()}
+	if n.hosted, err = loadHostedKeys(g, &n.cfg); err != nil {
+		return nil, err
+	}
+	if len(n.hosted.keys) > 0 {
+		n.kp = n.hosted.keys[0].kp
 	}
 	n.view = newNetView(g, n.chain)
 	n.backing = newBackingPool(g, n.chain)
 	if n.prov, err = newProvService(ctx, n.chain, cfg.PrePropose, cfg.Registerer); err != nil {
 		return nil, err
-	}
-	var sessionKey *p2p.SessionKey
-	if n.kp != nil {
-		// The validator proves its index to peers with its session key.
-		sessionKey = &p2p.SessionKey{Session: g.Session, Index: types.ValidatorIndex(cfg.Validator), Signer: n.kp}
 	}
 	// The block builder's identity exists before the node, so that the node
 	// can allow it (and only it, with BuilderPeers) on the builder
@@ -165,15 +159,16 @@ func StartNode(ctx context.Context, cfg NodeConfig) (*Node, error) {
 		}
 	}
 	n.net, err = p2p.New(ctx, p2p.Config{
-		Host:              netHost,
-		TrustedPeers:      cfg.TrustedPeers,
-		Admission:         p2p.AdmissionConfig{RequireRecords: true},
-		BuilderPeers:      append([]peer.ID{builderID}, cfg.BuilderPeers...),
-		ValidatorSetSize:  len(g.Validators),
-		Genesis:           g.Hash(),
-		BasePath:          cfg.BasePath,
-		PrivateKey:        cfg.NodeKey,
-		SessionKey:        sessionKey,
+		Host:             netHost,
+		TrustedPeers:     cfg.TrustedPeers,
+		Admission:        p2p.AdmissionConfig{RequireRecords: true},
+		BuilderPeers:     append([]peer.ID{builderID}, cfg.BuilderPeers...),
+		ValidatorSetSize: len(g.Validators),
+		Genesis:          g.Hash(),
+		BasePath:         cfg.BasePath,
+		PrivateKey:       cfg.NodeKey,
+		// The node proves every hosted index to peers with its key.
+		SessionKeys:       n.hosted.sessionKeys(g.Session),
 		LibP2PMetrics:     cfg.LibP2PMetrics,
 		BandwidthReporter: cfg.BandwidthReporter,
 		ListenAddrs:       cfg.ListenAddrs,
@@ -182,6 +177,7 @@ func StartNode(ctx context.Context, cfg NodeConfig) (*Node, error) {
 		Sink:              n,
 		Inherents:         n.prov,
 		Registerer:        cfg.Registerer,
+		Park:              parkFor(g),
 		AnnouncementValidator: func(a *p2p.BlockAnnouncement) error {
 			// The announcement's seal is cheap to check here; execution
 			// happens on import.
@@ -199,7 +195,7 @@ func StartNode(ctx context.Context, cfg NodeConfig) (*Node, error) {
 		n.prov.stop()
 		return nil, fmt.Errorf("network: %w", err)
 	}
-	if cfg.Validator >= 0 {
+	if n.kp != nil {
 		// The block builder is a separate libp2p client, as a Substrate
 		// block author talks to the provisioner over the inherent protocol.
 		if cfg.NewHost != nil {
@@ -259,6 +255,13 @@ func (n *Node) Run(ctx context.Context) error {
 	start := time.UnixMilli(n.g.GenesisUnixMillis)
 	var authoring sync.WaitGroup
 	defer authoring.Wait()
+	// The duty worker signs and gossips for the hosted validators off the
+	// import loop; it ends with ctx, before the deferred close.
+	var dutyDone sync.WaitGroup
+	defer dutyDone.Wait()
+	if n.kp != nil {
+		dutyDone.Go(func() { n.dutyLoop(ctx) })
+	}
 	// A node that joins a running network (a restart, a late start) has
 	// only genesis until the next announced block gives it the chain; were
 	// it to author meanwhile, it would fork the chain from genesis. Like a
@@ -294,9 +297,9 @@ func (n *Node) Run(ctx context.Context) error {
 				n.mu.Lock()
 				leaf := n.leaf
 				n.mu.Unlock()
-				n.duties(ctx, leaf)
+				n.duty.pushLeaf(leaf)
 			}
-			if n.kp != nil && next > 0 && int(n.g.SlotAuthor(next)) == n.cfg.Validator {
+			if n.kp != nil && next > 0 && n.hosted.get(n.g.SlotAuthor(next)) != nil {
 				if next < syncUntil && !n.imported.Load() {
 					log.Infow("not authoring: joined a running network and still syncing", "slot", next, "joined_at_slot", joined)
 					continue
@@ -359,8 +362,8 @@ func (n *Node) importAnnouncement(ctx context.Context, a *p2p.BlockAnnouncement)
 	if n.cfg.Recorder != nil {
 		n.cfg.Recorder.Block(b, imp, time.Now())
 	}
-	if n.kp != nil && imp.Result != nil {
-		n.approve(ctx, b, imp)
+	if n.kp != nil && imp.Result != nil && hasInvalid(b) {
+		n.duty.pushApproval(b, imp)
 	}
 	log.Debugw("imported", "number", imp.Header.Number, "hash", imp.Hash, "author", imp.Author, "best", imp.BecameBest)
 	if !imp.BecameBest {
@@ -368,52 +371,7 @@ func (n *Node) importAnnouncement(ctx context.Context, a *p2p.BlockAnnouncement)
 	}
 	n.activate(imp.Hash, imp.Header, imp.OldBest)
 	if n.kp != nil {
-		n.duties(ctx, imp.Hash)
-	}
-}
-
-// duties: sign and gossip the availability bitfield for the new leaf, and
-// back the candidates of the cores this validator's group serves.
-func (n *Node) duties(ctx context.Context, leaf types.Hash) {
-	h, st, err := n.chain.HeaderAndState(leaf)
-	if err != nil {
-		return
-	}
-	me := types.ValidatorIndex(n.cfg.Validator)
-	session := n.g.rt.SessionIndexForChild(st)
-	n.followSession(session)
-	ctxSig := types.SigningContext{SessionIndex: session, ParentHash: leaf}
-	bf := types.SignBitfield(n.kp, AvailabilityBitfield(n.g, st), me, ctxSig)
-	if err := n.net.PublishBitfield(ctx, leaf, bf); err != nil && ctx.Err() == nil {
-		log.Warnw("publish bitfield", "leaf", leaf, "err", err)
-	}
-	if n.cfg.Adversary {
-		n.misbehave(ctx, leaf, st)
-	}
-	for core := types.CoreIndex(0); int(core) < n.g.Cores; core++ {
-		cand, err := BuildCandidate(n.g, &h, st, core)
-		if err != nil {
-			log.Debugw("collator", "core", core, "err", err)
-			continue
-		}
-		// The group is the one assigned to the core at the candidate's
-		// relay parent number + 1 (async backing).
-		pos := slices.Index(cand.Group, me)
-		if pos < 0 || !backs(n.g, cand, pos) {
-			continue
-		}
-		vote := BackingVote(n.kp, cand, pos == 0)
-		bc, err := Backed(cand, len(cand.Group), map[int]types.ValidityAttestation{pos: vote})
-		if err != nil {
-			continue
-		}
-		// Gossiped for its own relay parent: a peer takes it for every
-		// leaf whose window holds that, and one that has not imported the
-		// leaf yet parks it until it does, where a message for a leaf it
-		// had not seen with an older relay parent would be ignored.
-		if err := n.net.PublishBackedCandidate(ctx, cand.RelayParent.Hash, &bc); err != nil && ctx.Err() == nil {
-			log.Warnw("publish backed candidate", "core", core, "err", err)
-		}
+		n.duty.pushLeaf(imp.Hash)
 	}
 }
 
@@ -455,7 +413,12 @@ func (n *Node) author(ctx context.Context, slot uint64) {
 	if len(out.Filtered) > 0 {
 		log.Warnw("block builder dropped inherent items the runtime would refuse", "filtered", out.Filtered)
 	}
-	b := BuildBlock(n.kp, types.ValidatorIndex(n.cfg.Validator), slot, &parent, kept, next, uint32(fetch.Microseconds()), res.FellBack)
+	author := n.g.SlotAuthor(slot)
+	kp := n.hosted.get(author)
+	if kp == nil {
+		return
+	}
+	b := BuildBlock(kp, author, slot, &parent, kept, next, uint32(fetch.Microseconds()), res.FellBack)
 	a := &p2p.BlockAnnouncement{Header: b.Header, Body: types.Encode(&b.Body)}
 	if err := n.net.PublishAnnouncement(ctx, a); err != nil && ctx.Err() == nil {
 		log.Warnw("announce", "slot", slot, "err", err)

@@ -25,6 +25,7 @@ import (
 var log = logging.Logger("node")
 
 const nodeUsage = `Usage: provisioner node --chain FILE --validator N [flags]
+       provisioner node --chain FILE --validators LIST [flags]
 
 Runs one validator node of a testnet: joins the network named by the chain
 spec's genesis, gossips and validates signed bitfields, backed candidates,
@@ -37,6 +38,10 @@ SIGINT or SIGTERM. A listen or metrics address already in use is an error.
 Flags (Polkadot's names are accepted where they exist):
   --chain FILE            chain spec (genesis) JSON written by testnet (required)
   --validator N           this node's validator index (-1: follow the chain only)
+  --validators LIST       the validator indices this node hosts, e.g. 0-9,20
+                          (instead of --validator; at most 1024): it signs for
+                          each, authors each one's slots and proves each key
+                          to its peers, over one network identity
   --key URI               secret URI of the validator key (default: the dev URI
                           of the index, //Alice, //Bob, ... //Validator<N>)
   --name NAME             node name, shown in logs, /health and
@@ -99,6 +104,8 @@ type nodeFlags struct {
 	pprof, adversary          bool
 	builderPeers, trusted     []peer.ID
 	validator                 int
+	validators                []int // --validators; nil with --validator
+	validatorsFlag            string
 	prePropose                time.Duration
 	logLevel                  string
 	logDirectives             []logDirective
@@ -118,6 +125,7 @@ func parseNodeFlags(args []string) (*nodeFlags, error) {
 	fs.SetOutput(io.Discard)
 	fs.StringVar(&f.chain, "chain", "", "")
 	fs.IntVar(&f.validator, "validator", -2, "")
+	fs.StringVar(&f.validatorsFlag, "validators", "", "")
 	fs.StringVar(&f.key, "key", "", "")
 	fs.StringVar(&f.name, "name", "", "")
 	fs.StringVar(&f.base, "base-path", "", "")
@@ -169,16 +177,34 @@ func parseNodeFlags(args []string) (*nodeFlags, error) {
 	if fs.NArg() > 0 {
 		return nil, usagef("unexpected argument %q", fs.Arg(0))
 	}
+	validatorsSet := false
 	fs.Visit(func(fl *flag.Flag) {
 		switch fl.Name {
 		case "listen":
 			f.listenSet = true
 		case "metrics":
 			f.metricsSet = true
+		case "validators":
+			validatorsSet = true
 		}
 	})
+	if validatorsSet {
+		// Parsed here rather than by a flag.Func, so that its error is
+		// the one line ParseValidatorSet writes.
+		if f.validator != -2 {
+			return nil, usagef("--validator and --validators are exclusive")
+		}
+		vs, err := testnet.ParseValidatorSet("validators", f.validatorsFlag)
+		if err != nil {
+			return nil, usagef("%v", err)
+		}
+		if f.key != "" && len(vs) > 1 {
+			return nil, usagef("--key names one validator: not with %d --validators", len(vs))
+		}
+		f.validators, f.validator = vs, vs[0]
+	}
 	if f.chain == "" || f.validator < -1 {
-		return nil, usagef("--chain and --validator are required")
+		return nil, usagef("--chain and --validator (or --validators) are required")
 	}
 	if _, err := logging.Parse(f.logLevel); err != nil {
 		return nil, usagef("--log-level: %v", err)
@@ -215,7 +241,12 @@ func parseNodeFlags(args []string) (*nodeFlags, error) {
 	}
 	if f.name == "" {
 		f.name = "observer"
-		if f.validator >= 0 {
+		switch {
+		case len(f.validators) > 1:
+			// The first index and how many more: unique, and short
+			// however many the node hosts.
+			f.name = fmt.Sprintf("validator-%d+%d", f.validators[0], len(f.validators)-1)
+		case f.validator >= 0:
 			f.name = fmt.Sprintf("validator-%d", f.validator)
 		}
 	}
@@ -286,7 +317,7 @@ func runNode(e *env, args []string) error {
 	}
 	m := newNodeMetrics(f.name)
 	n, err := testnet.StartNode(ctx, testnet.NodeConfig{
-		Genesis: g, Validator: f.validator, KeyURI: f.key, BasePath: f.base, NodeKey: key,
+		Genesis: g, Validator: f.validator, Validators: f.validators, KeyURI: f.key, BasePath: f.base, NodeKey: key,
 		ListenAddrs: f.listen, Bootnodes: f.bootnodes, Registerer: m.reg,
 		BandwidthReporter: bytesCounter(m.reg),
 		LibP2PMetrics:     m.reg, PrePropose: f.prePropose, Adversary: f.adversary,
@@ -324,7 +355,11 @@ func runNode(e *env, args []string) error {
 		scancel()
 		<-statusDone
 	}()
-	fmt.Fprintf(e.stdout, "node %d (%s, peer id %s) listening on %s (genesis %s)\n",
-		f.validator, f.name, n.Net().ID(), strings.Join(n.Addrs(), " "), g.Hash())
+	hosted := strconv.Itoa(f.validator)
+	if len(f.validators) > 0 {
+		hosted = testnet.FormatValidatorSet(f.validators)
+	}
+	fmt.Fprintf(e.stdout, "node %s (%s, peer id %s) listening on %s (genesis %s)\n",
+		hosted, f.name, n.Net().ID(), strings.Join(n.Addrs(), " "), g.Hash())
 	return n.Run(ctx)
 }

@@ -1,0 +1,284 @@
+package testnet
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/polkadot-provisioner/provisioner/p2p"
+	"github.com/polkadot-provisioner/provisioner/types"
+)
+
+// hostedKey is one validator a node hosts.
+type hostedKey struct {
+	index types.ValidatorIndex
+	kp    *types.Keypair
+}
+
+// hostedKeys are the validators a node hosts, ascending by index, with a
+// lookup by index: every per-validator duty is a walk over keys or a map
+// hit, never a search of the validator set, so a node's work per block is
+// linear in what it hosts.
+type hostedKeys struct {
+	keys  []hostedKey
+	index map[types.ValidatorIndex]*types.Keypair
+}
+
+// get is the key of validator v when the node hosts it, else nil.
+func (h *hostedKeys) get(v types.ValidatorIndex) *types.Keypair { return h.index[v] }
+
+// indices are the hosted validator indices, ascending.
+func (h *hostedKeys) indices() []int {
+	out := make([]int, len(h.keys))
+	for i, k := range h.keys {
+		out[i] = int(k.index)
+	}
+	return out
+}
+
+// sessionKeys are the keys the network layer proves to peers for session.
+func (h *hostedKeys) sessionKeys(session types.SessionIndex) []*p2p.SessionKey {
+	if len(h.keys) == 0 {
+		return nil
+	}
+	out := make([]*p2p.SessionKey, len(h.keys))
+	for i, k := range h.keys {
+		out[i] = &p2p.SessionKey{Session: session, Index: k.index, Signer: k.kp}
+	}
+	return out
+}
+
+// loadHostedKeys derives the keys of the validators cfg names (Validators,
+// else Validator; none for an observer), checks them against the genesis
+// and sets cfg.Validator to the first hosted index.
+func loadHostedKeys(g *Genesis, cfg *NodeConfig) (hostedKeys, error) {
+	hk := hostedKeys{index: map[types.ValidatorIndex]*types.Keypair{}}
+	indices := slices.Clone(cfg.Validators)
+	if len(indices) == 0 && cfg.Validator >= 0 {
+		indices = []int{cfg.Validator}
+	}
+	if len(indices) == 0 {
+		return hk, nil
+	}
+	if len(indices) > MaxHostedValidators {
+		return hk, fmt.Errorf("%w: %d validators on one node, at most %d", ErrBadGenesis, len(indices), MaxHostedValidators)
+	}
+	if cfg.KeyURI != "" && len(indices) > 1 {
+		return hk, fmt.Errorf("%w: a key URI names one validator, not %d", ErrBadGenesis, len(indices))
+	}
+	slices.Sort(indices)
+	for i, v := range indices {
+		switch {
+		case v < 0 || v >= len(g.Validators):
+			return hk, fmt.Errorf("%w: validator %d of %d", ErrBadGenesis, v, len(g.Validators))
+		case i > 0 && indices[i-1] == v:
+			return hk, fmt.Errorf("%w: validator %d hosted twice", ErrBadGenesis, v)
+		}
+		uri := cfg.KeyURI
+		if uri == "" {
+			uri = DevURI(v)
+		}
+		kp, err := keypairFromURI(uri)
+		if err != nil {
+			return hk, fmt.Errorf("validator key: %w", err)
+		}
+		if kp.Public() != g.Validators[v] {
+			return hk, fmt.Errorf("%w: key %s is not validator %d's", ErrBadGenesis, uri, v)
+		}
+		hk.keys = append(hk.keys, hostedKey{index: types.ValidatorIndex(v), kp: kp})
+		hk.index[types.ValidatorIndex(v)] = kp
+	}
+	cfg.Validator = indices[0]
+	return hk, nil
+}
+
+// Validators are the indices of the validators the node hosts, ascending
+// (none for an observer).
+func (n *Node) Validators() []int { return n.hosted.indices() }
+
+// dutyQueue hands the import loop's validator work to the node's duty
+// worker (dutyLoop). At 1,000 validators on 20 nodes a node signs about
+// 50 bitfields a block, plus backing votes: done inline, that would hold
+// the next import, and the leaf activation the provisioner's timers start
+// from, behind it. Only the newest leaf's duties are kept: once the
+// worker is behind, a bitfield for a leaf that already has a child is
+// too late for any block. Approvals (rare: only blocks backing an invalid
+// candidate) are all kept, in order, up to a bound.
+type dutyQueue struct {
+	mu        sync.Mutex
+	leaf      types.Hash
+	hasLeaf   bool
+	approvals []approvalJob
+	wake      chan struct{} // capacity 1: one wake-up covers everything queued
+}
+
+type approvalJob struct {
+	b   *Block
+	imp *Imported
+}
+
+// maxPendingApprovals bounds the queued approval jobs; a worker that far
+// behind drops the oldest (its disputes come from other validators too).
+const maxPendingApprovals = 64
+
+func newDutyQueue() *dutyQueue { return &dutyQueue{wake: make(chan struct{}, 1)} }
+
+func (q *dutyQueue) signal() {
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
+}
+
+// pushLeaf makes leaf the next leaf to do duties for, replacing one not
+// yet started.
+func (q *dutyQueue) pushLeaf(leaf types.Hash) {
+	q.mu.Lock()
+	q.leaf, q.hasLeaf = leaf, true
+	q.mu.Unlock()
+	q.signal()
+}
+
+// pushApproval queues the approval checks of an imported block.
+func (q *dutyQueue) pushApproval(b *Block, imp *Imported) {
+	q.mu.Lock()
+	if len(q.approvals) == maxPendingApprovals {
+		log.Warnw("approval queue full: dropping the oldest block's checks", "number", q.approvals[0].imp.Header.Number)
+		q.approvals = q.approvals[1:]
+	}
+	q.approvals = append(q.approvals, approvalJob{b, imp})
+	q.mu.Unlock()
+	q.signal()
+}
+
+// take empties the queue.
+func (q *dutyQueue) take() (leaf types.Hash, hasLeaf bool, approvals []approvalJob) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	leaf, hasLeaf, approvals = q.leaf, q.hasLeaf, q.approvals
+	q.hasLeaf, q.approvals = false, nil
+	return leaf, hasLeaf, approvals
+}
+
+// dutyLoop is the duty worker: Run owns it, and it ends with ctx.
+// Approvals of a block go before the duties of the leaf it became.
+func (n *Node) dutyLoop(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-n.duty.wake:
+		}
+		leaf, hasLeaf, approvals := n.duty.take()
+		for _, a := range approvals {
+			n.approve(ctx, a.b, a.imp)
+		}
+		if hasLeaf {
+			n.duties(ctx, leaf)
+		}
+	}
+}
+
+// hasInvalid reports whether a block backs a candidate the approval
+// checkers find invalid: only those need the duty worker.
+func hasInvalid(b *Block) bool {
+	return slices.ContainsFunc(b.Body.Extrinsic.Data.BackedCandidates, func(bc types.BackedCandidate) bool {
+		return !CandidateValid(&bc.Candidate.Descriptor)
+	})
+}
+
+// duties: sign and gossip every hosted validator's availability bitfield
+// for the new leaf, one gossip message each (as Polkadot's validators
+// each gossip their own), and back the candidates of the cores whose
+// groups hold hosted validators, one message per core with the votes of
+// every hosted member (the backing pool merges them with the other
+// nodes').
+func (n *Node) duties(ctx context.Context, leaf types.Hash) {
+	h, st, err := n.chain.HeaderAndState(leaf)
+	if err != nil {
+		return
+	}
+	session := n.g.rt.SessionIndexForChild(st)
+	n.followSession(session)
+	ctxSig := types.SigningContext{SessionIndex: session, ParentHash: leaf}
+	// Every hosted validator holds the same chunks: one payload, signed
+	// by each.
+	payload := AvailabilityBitfield(n.g, st)
+	for _, k := range n.hosted.keys {
+		// A leaf replaced while signing is no longer active here, nor
+		// soon at peers, which would park its bitfields until they expire
+		// and count them as junk against whoever relayed them: stop.
+		if ctx.Err() != nil || !n.isLeaf(leaf) {
+			return
+		}
+		bf := types.SignBitfield(k.kp, payload, k.index, ctxSig)
+		if err := n.net.PublishBitfield(ctx, leaf, bf); err != nil && ctx.Err() == nil {
+			log.Warnw("publish bitfield", "leaf", leaf, "validator", k.index, "err", err)
+		}
+	}
+	if n.cfg.Adversary {
+		n.misbehave(ctx, leaf, st)
+	}
+	for core := types.CoreIndex(0); int(core) < n.g.Cores; core++ {
+		if ctx.Err() != nil || !n.isLeaf(leaf) {
+			return
+		}
+		cand, err := BuildCandidate(n.g, &h, st, core)
+		if err != nil {
+			log.Debugw("collator", "core", core, "err", err)
+			continue
+		}
+		// The group is the one assigned to the core at the candidate's
+		// relay parent number + 1 (async backing).
+		votes := map[int]types.ValidityAttestation{}
+		for pos, v := range cand.Group {
+			if kp := n.hosted.get(v); kp != nil && backs(n.g, cand, pos) {
+				votes[pos] = BackingVote(kp, cand, pos == 0)
+			}
+		}
+		if len(votes) == 0 {
+			continue
+		}
+		bc, err := Backed(cand, len(cand.Group), votes)
+		if err != nil {
+			continue
+		}
+		// Gossiped for its own relay parent: a peer takes it for every
+		// leaf whose window holds that, and one that has not imported the
+		// leaf yet parks it until it does, where a message for a leaf it
+		// had not seen with an older relay parent would be ignored.
+		if err := n.net.PublishBackedCandidate(ctx, cand.RelayParent.Hash, &bc); err != nil && ctx.Err() == nil {
+			log.Warnw("publish backed candidate", "core", core, "err", err)
+		}
+	}
+}
+
+// isLeaf reports whether leaf is still the node's active leaf.
+func (n *Node) isLeaf(leaf types.Hash) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.leaf == leaf
+}
+
+// parkFor sizes the network layer's buffer of early gossip (messages for a
+// leaf a node has not imported yet) to the validator set. Every validator
+// gossips a bitfield per leaf, and a node that imports a block a moment
+// after its peers gets them all from each mesh peer before it can judge
+// them: p2p's default of 32 messages a peer fits a few dozen validators,
+// and at 1,000 the overflow is counted as junk against honest relays until
+// they are graylisted and banned. Room for two leaves' bitfields and
+// candidates a peer; zero fields keep p2p's defaults for small sets.
+func parkFor(g *Genesis) p2p.ParkConfig {
+	perPeer := 2 * (len(g.Validators) + g.Cores)
+	if perPeer <= 32 {
+		return p2p.ParkConfig{}
+	}
+	// About 150 bytes a bitfield message; candidates are larger but few.
+	// A node that lags its peers' imports by more than p2p's 2 s window
+	// (a loaded machine at this scale) would expire what it parked, and
+	// count that as junk too: wait up to half a slot.
+	window := max(2*time.Second, time.Duration(g.SlotMillis)*time.Millisecond/2)
+	return p2p.ParkConfig{Window: window, PerPeer: perPeer, PerPeerBytes: max(256<<10, perPeer*512)}
+}
