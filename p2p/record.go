@@ -642,6 +642,10 @@ func FetchValidatorRecords(ctx context.Context, h interface {
 // its keys verifies and is not claimed by MaxPeersPerValidator other
 // peers already; the others are dropped (and logged), not held against
 // the rest.
+// recordRetries is how many times a record fetch that failed in transport
+// is retried (100 ms, 200 ms, 400 ms apart) while the peer stays connected.
+const recordRetries = 3
+
 func (n *Node) exchangeRecord(p peer.ID) {
 	defer n.handlers.Done()
 	defer func() {
@@ -655,9 +659,26 @@ func (n *Node) exchangeRecord(p peer.ID) {
 	case <-n.ctx.Done():
 		return
 	}
-	set, err := FetchValidatorRecords(n.ctx, n.host, n.cfg.Genesis, p, n.cfg.RecordTimeout)
-	if n.ctx.Err() != nil {
-		return
+	// A transport failure (one of a duplicate TCP/QUIC pair closing, a
+	// stream reset) says nothing about the peer: retry a few times while it
+	// stays connected, or an honest validator would stay a stranger for as
+	// long as this connection lives.
+	var set *ValidatorRecordSet
+	var err error
+	for attempt, backoff := 0, 100*time.Millisecond; ; attempt, backoff = attempt+1, 2*backoff {
+		set, err = FetchValidatorRecords(n.ctx, n.host, n.cfg.Genesis, p, n.cfg.RecordTimeout)
+		if n.ctx.Err() != nil {
+			return
+		}
+		if err == nil || recordResult(err) != RecordFailed || attempt == recordRetries ||
+			n.host.Network().Connectedness(p) != network.Connected {
+			break
+		}
+		select {
+		case <-time.After(backoff):
+		case <-n.ctx.Done():
+			return
+		}
 	}
 	if err == nil && set == nil {
 		n.m.records.WithLabelValues(RecordNone).Inc()

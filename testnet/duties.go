@@ -218,8 +218,10 @@ func (n *Node) duties(ctx context.Context, leaf types.Hash) {
 			log.Warnw("publish bitfield", "leaf", leaf, "validator", k.index, "err", err)
 		}
 	}
+	// An adversary still does its honest duties first: its junk (which
+	// dials peers) must not delay its own backing votes.
 	if n.cfg.Adversary {
-		n.misbehave(ctx, leaf, st)
+		defer n.misbehave(ctx, leaf, st)
 	}
 	for core := types.CoreIndex(0); int(core) < n.g.Cores; core++ {
 		if ctx.Err() != nil || !n.isLeaf(leaf) {
