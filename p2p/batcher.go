@@ -5,6 +5,7 @@ import (
 	"runtime"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -26,8 +27,9 @@ import (
 // verification; only who does the arithmetic changes.
 //
 // What batching may not do is make a validator wait without bound or let a
-// bad peer slow everybody: a lone request is verified at once; a batch
-// waits for more at most BatchWait after its first request; a full queue,
+// bad peer slow everybody: a lone request outside a burst is verified at
+// once; a batch waits for more at most BatchWait after its first request
+// (and only during a burst, or when it found others queued); a full queue,
 // a stopped batcher or a sender that recently sent a bad signature means
 // the validator verifies on its own goroutine; and a validator waits for
 // its answer no longer than the validation context allows (then the
@@ -49,6 +51,9 @@ type sigRequest struct {
 	// answer without waiting, even for a validator that gave up.
 	res chan []bool
 	at  time.Time // when queued
+	// burst says the request before it came less than the batch wait
+	// earlier: more are probably on their way.
+	burst bool
 }
 
 // Suspects: a peer whose request held a bad signature has its requests
@@ -76,6 +81,14 @@ type sigBatcher struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
+	// lastAt is when the last request was queued (unix ns).
+	lastAt atomic.Int64
+	// collecting is the collect token (capacity 1): its holder alone
+	// receives requests and uses carry, a request taken but too large for
+	// the batch it was collecting, the next batch's first.
+	collecting chan struct{}
+	carry      *sigRequest
+
 	smu      sync.Mutex
 	suspects map[peer.ID]time.Time // peer -> end of its suspicion
 }
@@ -100,6 +113,8 @@ func newSigBatcher(parent context.Context, workers, maxSigs int, wait time.Durat
 		now:     time.Now,
 		ctx:     ctx,
 		cancel:  cancel,
+
+		collecting: make(chan struct{}, 1),
 	}
 }
 
@@ -133,7 +148,9 @@ func (b *sigBatcher) verify(ctx context.Context, from peer.ID, items []sigItem) 
 		b.m.sigInline[inlineSuspect].Inc()
 		return verifyInline(items), true
 	}
-	req := &sigRequest{from: from, items: items, res: make(chan []bool, 1), at: time.Now()}
+	now := time.Now()
+	req := &sigRequest{from: from, items: items, res: make(chan []bool, 1), at: now}
+	req.burst = now.UnixNano()-b.lastAt.Swap(now.UnixNano()) < int64(b.wait)
 	select {
 	case b.reqs <- req:
 	default:
@@ -204,79 +221,99 @@ func (b *sigBatcher) markSuspect(p peer.ID) {
 	b.suspects[p] = now.Add(suspectWindow)
 }
 
-// worker verifies batches until the batcher stops: it blocks for a first
-// request, takes whatever else is queued, and, when it found company (a
-// burst is under way), collects more until max signatures or wait after
-// the first request was queued. A lone request is verified at once, so a
-// quiet network sees no added latency.
+// worker verifies batches until the batcher stops. Workers take turns
+// to collect a batch (the collect token): one collects while the others
+// verify theirs, so that a burst fills one batch at a time instead of
+// being shared out among workers that all wait.
 func (b *sigBatcher) worker() {
 	defer b.wg.Done()
 	bv := types.NewBatchVerifier(b.max)
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	var batch []*sigRequest
-	var carry *sigRequest // taken but over max: the next batch's first
 	for {
-		first := carry
-		carry = nil
-		if first == nil {
-			select {
-			case first = <-b.reqs:
-			case <-b.ctx.Done():
-				return
-			}
+		select {
+		case b.collecting <- struct{}{}:
+		case <-b.ctx.Done():
+			return
 		}
-		if len(b.reqs) == 0 {
-			// EXPERIMENT
-			runtime.Gosched()
-		}
-		batch = append(batch[:0], first)
-		n := len(first.items)
-		// add takes r into the batch unless it would overflow a non-empty
-		// one; a request larger than max (a candidate with many votes) is
-		// a batch of its own, never split.
-		add := func(r *sigRequest) bool {
-			if n+len(r.items) > b.max {
-				carry = r
-				return false
-			}
-			batch = append(batch, r)
-			n += len(r.items)
-			return true
-		}
-	queued:
-		for n < b.max {
-			select {
-			case r := <-b.reqs:
-				if !add(r) {
-					break queued
-				}
-			default:
-				break queued
-			}
-		}
-		if len(batch) > 1 && carry == nil && n < b.max {
-			if d := b.wait - time.Since(first.at); d > 0 {
-				timer.Reset(d)
-			collect:
-				for n < b.max {
-					select {
-					case r := <-b.reqs:
-						if !add(r) {
-							break collect
-						}
-					case <-timer.C:
-						break collect
-					case <-b.ctx.Done():
-						break collect
-					}
-				}
-				timer.Stop()
-			}
+		var n int
+		batch, n = b.collect(batch[:0], timer)
+		<-b.collecting
+		if n == 0 {
+			return // stopped
 		}
 		b.run(bv, batch, n)
 		clear(batch) // keep no payloads alive until the next burst
 	}
+}
+
+// collect gathers the next batch, holding the collect token: it blocks
+// for a first request, takes whatever else is queued, and, when a burst
+// is under way, collects more until max signatures or wait after the
+// first request was queued. A lone request is verified at once, so a
+// quiet network sees no added latency. n is 0 once the batcher stops.
+func (b *sigBatcher) collect(batch []*sigRequest, timer *time.Timer) (_ []*sigRequest, n int) {
+	first := b.carry
+	b.carry = nil
+	if first == nil {
+		select {
+		case first = <-b.reqs:
+		case <-b.ctx.Done():
+			return batch, 0
+		}
+	}
+	batch = append(batch, first)
+	n = len(first.items)
+	// add takes r into the batch unless it would overflow it; a request
+	// larger than max (a candidate with many votes) is a batch of its
+	// own, never split. The one that did not fit starts the next batch.
+	add := func(r *sigRequest) bool {
+		if n+len(r.items) > b.max {
+			b.carry = r
+			return false
+		}
+		batch = append(batch, r)
+		n += len(r.items)
+		return true
+	}
+queued:
+	for n < b.max {
+		select {
+		case r := <-b.reqs:
+			if !add(r) {
+				return batch, n
+			}
+		default:
+			break queued
+		}
+	}
+	// A worker that waits for requests is handed the first one as it is
+	// sent, and runs before its sender's fellows get to send theirs:
+	// finding it alone says little. That it came right after another
+	// says that a burst is under way, which is worth a wait.
+	if len(batch) == 1 && !first.burst {
+		return batch, n
+	}
+	d := b.wait - time.Since(first.at)
+	if d <= 0 {
+		return batch, n
+	}
+	timer.Reset(d)
+	defer timer.Stop()
+	for n < b.max {
+		select {
+		case r := <-b.reqs:
+			if !add(r) {
+				return batch, n
+			}
+		case <-timer.C:
+			return batch, n
+		case <-b.ctx.Done():
+			return batch, n
+		}
+	}
+	return batch, n
 }
 
 // run verifies a batch of n signatures and answers every request.

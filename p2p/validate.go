@@ -189,9 +189,15 @@ func (r sigRecorder) Verify(payload []byte, sig [64]byte) bool {
 	return true
 }
 
+// validateBitfield judges data as a local publish: the signature is
+// checked here, never batched.
 func (v *validators) validateBitfield(data []byte) (any, Result, string) {
 	return v.validateBitfieldFrom(context.Background(), v.self, data)
 }
+
+// validateBitfieldFrom judges a bitfield from a peer: every cheap check
+// first, the dedupe check before the signature (which may be batched) and
+// the dedupe entry after it, as validateBitfield always did.
 
 func (v *validators) validateBitfieldFrom(ctx context.Context, from peer.ID, data []byte) (any, Result, string) {
 	m := new(BitfieldMessage)
@@ -240,6 +246,8 @@ func (v *validators) validateBitfieldFrom(ctx context.Context, from peer.ID, dat
 	return m, Accept, ""
 }
 
+// validateBacked judges data as a local publish: the votes are checked
+// here, never batched.
 func (v *validators) validateBacked(data []byte) (any, Result, string) {
 	return v.validateBackedFrom(context.Background(), v.self, data)
 }
