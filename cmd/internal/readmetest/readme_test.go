@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -88,7 +89,15 @@ func TestReadmeRecipe(t *testing.T) {
 	cmd := exec.CommandContext(ctx, "sh", "-e", "-c", script)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	// The script starts nodes in the background; whatever happens, none
+	// may outlive the test (they would hold its output pipes open).
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = 5 * time.Second
 	err := cmd.Run()
+	if cmd.Process != nil {
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	}
 	logs := func() string {
 		a, _ := os.ReadFile(filepath.Join(dir, "alice.log"))
 		b, _ := os.ReadFile(filepath.Join(dir, "bob.log"))
