@@ -493,8 +493,13 @@ func (n *Node) banGraylisted() {
 	th := n.Thresholds()
 	n.scoreMu.RLock()
 	var bad []peer.ID
-	for p, s := range n.scores {
-		if s-n.adm.baseline(p) < th.Graylist {
+	for p, s := range n.behaviour {
+		// Below the threshold in two snapshots in a row: one snapshot
+		// may straddle the moment a stranger was admitted (its floor in
+		// the score, not in the baseline taken a moment later), and a
+		// ban is costly to undo. A peer that keeps misbehaving is cut
+		// off one inspection interval later.
+		if prev, ok := n.prevBehaviour[p]; ok && s < th.Graylist && prev < th.Graylist {
 			bad = append(bad, p)
 		}
 	}

@@ -208,8 +208,11 @@ func TestValidatorRecordSetExchange(t *testing.T) {
 	records := func(result string) float64 {
 		return counterValue(t, reg, "provisioner_p2p_validator_records_total", map[string]string{"result": result})
 	}
+	// The counters move when a record is judged, a moment before the
+	// admission is stored: wait for both.
 	waitUntil(t, netWait, "records exchanged", func() bool {
-		return records(RecordVerified) == 2 && records(RecordBadSignature) == 1
+		return records(RecordVerified) == 2 && records(RecordBadSignature) == 1 &&
+			b.PeerValidators(host.ID()) != nil && b.PeerValidators(liar.ID()) != nil
 	})
 	if got := b.PeerValidators(host.ID()); !slices.Equal(got, pvs(f.session, 1, 2, 6)) {
 		t.Fatalf("host admitted as %v, want 1 2 6", got)
@@ -247,8 +250,9 @@ func TestValidatorRecordSetExchange(t *testing.T) {
 		t.Fatalf("third admitted as %v past the cap", got)
 	}
 	// Once host goes, its keys are free again: a reconnection of third
-	// verifies.
-	if err := b.Host().Network().ClosePeer(host.ID()); err != nil {
+	// verifies. Host is stopped, not just disconnected: b protects and
+	// redials validators, and a redialled host would take key 6 back.
+	if err := host.Close(); err != nil {
 		t.Fatal(err)
 	}
 	waitUntil(t, netWait, "host forgotten", func() bool { return b.PeerValidators(host.ID()) == nil })

@@ -65,6 +65,9 @@ type Node struct {
 
 	scoreMu sync.RWMutex
 	scores  map[peer.ID]float64
+	// behaviour and prevBehaviour are the last two snapshots of scores
+	// without the stranger floor (see setScores).
+	behaviour, prevBehaviour map[peer.ID]float64
 
 	// Validator records (record.go) and peers on other networks (peers.go).
 	recMu          sync.Mutex
@@ -349,7 +352,17 @@ func allTopics(genesis types.Hash) []string {
 }
 
 func (n *Node) setScores(m map[peer.ID]float64) {
+	// The behaviour part of each score (without the stranger floor) is
+	// taken now, with the admission state of the same moment: a peer
+	// admitted after this snapshot must not be judged later by its old
+	// score minus its new (zero) floor, which would read as a graylisted
+	// validator and ban an honest peer that just proved its key.
+	behaviour := make(map[peer.ID]float64, len(m))
+	for p, s := range m {
+		behaviour[p] = s - n.adm.baseline(p)
+	}
 	n.scoreMu.Lock()
+	n.prevBehaviour, n.behaviour = n.behaviour, behaviour
 	n.scores = m
 	n.scoreMu.Unlock()
 }
