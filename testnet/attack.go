@@ -606,39 +606,22 @@ func (id *gossipIdentity) allGone(ps []peer.ID) bool {
 
 // outsider runs one attack from fresh identities without records.
 func (a *attacker) outsider(ctx context.Context, at Attack, seed uint64) {
-	s := a.side(at.Kind, false)
 	rng := rand.New(rand.NewPCG(a.env.g.Seed, seed<<8|1))
-	switch at.Kind {
-	case AttackSybilJoin, AttackConnFlood, AttackSlowFrames, AttackInherentSpam:
-		// One fresh identity per RATE unit, against one node each.
-		var wg sync.WaitGroup
-		defer wg.Wait()
-		pace(ctx, at.Rate, func(i int) {
-			if s.live.Load() >= maxLive {
-				a.note(s, func(s *sideStats) { s.Skipped++ })
-				return
-			}
-			s.live.Add(1)
-			target := a.env.targets[i%len(a.env.targets)]
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer s.live.Add(-1)
-				a.freshIdentity(ctx, at.Kind, s, target, -1, nil)
-			}()
-		})
-	case AttackUnknownLeaf, AttackGarbage:
-		a.gossipJunk(ctx, at, s, rng, -1, nil)
-	}
+	a.attack(ctx, at, a.side(at.Kind, false), rng, -1, nil)
 }
 
 // insider runs one attack from identities of bad validator v.
 func (a *attacker) insider(ctx context.Context, at Attack, v int, seed uint64) {
-	s := a.side(at.Kind, true)
 	rng := rand.New(rand.NewPCG(a.env.g.Seed, seed<<8|uint64(v)<<1))
-	kp := a.keys[v]
+	a.attack(ctx, at, a.side(at.Kind, true), rng, v, a.keys[v])
+}
+
+// attack runs one attack kind on one side: v and kp are the bad
+// validator whose record the identities present (-1 and nil: outsiders).
+func (a *attacker) attack(ctx context.Context, at Attack, s *sideStats, rng *rand.Rand, v int, kp *types.Keypair) {
 	switch at.Kind {
 	case AttackSybilJoin, AttackConnFlood, AttackSlowFrames, AttackInherentSpam:
+		// One fresh identity per RATE unit, against one node each.
 		var wg sync.WaitGroup
 		defer wg.Wait()
 		pace(ctx, at.Rate, func(i int) {
