@@ -116,37 +116,34 @@ type JSONOptions struct {
 // MarshalJSON of the others is JSONValue with the zero options.
 func JSONValue(v any, o JSONOptions) any {
 	v3 := o.CandidateReceiptV3
+	if j, ok := v.(jsonValuer); ok {
+		return j.jsonValue(v3)
+	}
+	// Values (not pointers) of the same types: their methods take a
+	// pointer, so address a copy.
 	switch x := v.(type) {
-	case *CandidateDescriptor:
-		return x.jsonValue(v3)
 	case CandidateDescriptor:
-		return x.jsonValue(v3)
-	case *CandidateReceipt:
 		return x.jsonValue(v3)
 	case CandidateReceipt:
 		return x.jsonValue(v3)
-	case *CommittedCandidateReceipt:
-		return x.jsonValue(v3)
 	case CommittedCandidateReceipt:
-		return x.jsonValue(v3)
-	case *BackedCandidate:
 		return x.jsonValue(v3)
 	case BackedCandidate:
 		return x.jsonValue(v3)
-	case *InherentData:
-		return x.jsonValue(v3)
 	case InherentData:
 		return x.jsonValue(v3)
-	case *OccupiedCore:
-		return x.jsonValue(v3)
 	case OccupiedCore:
-		return x.jsonValue(v3)
-	case *CoreState:
 		return x.jsonValue(v3)
 	case CoreState:
 		return x.jsonValue(v3)
 	}
 	return v
+}
+
+// jsonValuer is every type whose JSON reads a descriptor, and so depends
+// on JSONOptions.
+type jsonValuer interface {
+	jsonValue(v3 bool) *OrderedObject
 }
 
 func (d CandidateDescriptor) MarshalJSON() ([]byte, error) { return json.Marshal(d.jsonValue(false)) }
