@@ -1,6 +1,7 @@
 package p2p
 
 import (
+	"maps"
 	"math"
 	"slices"
 	"sync"
@@ -384,10 +385,12 @@ func (a *admission) bannedPeers() []peer.ID {
 	return out
 }
 
-// junkCount is a peer's exponentially decaying count of junk messages.
+// junkCount is a peer's exponentially decaying count of junk messages,
+// with how many of each reason it ever sent (for the log line of a ban).
 type junkCount struct {
-	n  float64
-	at time.Time
+	n       float64
+	at      time.Time
+	reasons map[string]int
 }
 
 func (j *junkCount) value(now time.Time, halfLife time.Duration) float64 {
@@ -401,8 +404,8 @@ func (j *junkCount) value(now time.Time, halfLife time.Duration) float64 {
 // maxJunkPeers bounds the junk table; past it the smallest counts go.
 const maxJunkPeers = 4096
 
-// addJunk counts w junk messages against p.
-func (a *admission) addJunk(p peer.ID, w float64) {
+// addJunk counts w junk messages of the given reason against p.
+func (a *admission) addJunk(p peer.ID, w float64, reason string) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	now := a.now()
@@ -416,6 +419,20 @@ func (a *admission) addJunk(p peer.ID, w float64) {
 	}
 	j.n = j.value(now, a.cfg.JunkHalfLife) + w
 	j.at = now
+	if j.reasons == nil {
+		j.reasons = make(map[string]int, 2)
+	}
+	j.reasons[reason]++
+}
+
+// junkReasons is a copy of p's junk counts by reason (nil without junk).
+func (a *admission) junkReasons(p peer.ID) map[string]int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if j := a.junk[p]; j != nil {
+		return maps.Clone(j.reasons)
+	}
+	return nil
 }
 
 // decayJunkLocked drops the counts that no longer cost anything.
@@ -507,7 +524,12 @@ func (n *Node) banGraylisted() {
 	for _, p := range bad {
 		if n.adm.ban(p, n.cfg.Admission.BanDuration) {
 			n.m.admission.WithLabelValues("banned").Inc()
-			log.Infow("peer graylisted: banned and disconnected", "peer", p, "for", n.cfg.Admission.BanDuration)
+			kv := []any{"peer", p, "for", n.cfg.Admission.BanDuration, "validator", n.adm.admitted(p)}
+			kv = append(kv, n.scoreParts(p)...)
+			if r := n.adm.junkReasons(p); r != nil {
+				kv = append(kv, "junk", r)
+			}
+			log.Infow("peer graylisted: banned and disconnected", kv...)
 		}
 		if n.host.Network().Connectedness(p) == network.Connected {
 			_ = n.host.Network().ClosePeer(p)

@@ -2,6 +2,7 @@ package p2p
 
 import (
 	"errors"
+	"maps"
 	"testing"
 	"time"
 
@@ -32,7 +33,7 @@ func TestJunkPenalty(t *testing.T) {
 			now := time.Unix(1000, 0)
 			a.now = func() time.Time { return now }
 			for i := 0; i < tc.junk; i++ {
-				a.addJunk("p", 1)
+				a.addJunk("p", 1, ReasonDuplicate)
 			}
 			now = now.Add(tc.after)
 			if got := a.junkPenalty("p"); got != tc.want {
@@ -42,6 +43,31 @@ func TestJunkPenalty(t *testing.T) {
 				t.Fatalf("open admission: app score %v, want %v", got, tc.want)
 			}
 		})
+	}
+}
+
+// TestJunkReasons: a ban's log line names what the peer sent, counted by
+// reason whatever the weights and the decay.
+func TestJunkReasons(t *testing.T) {
+	cfg := &Config{}
+	cfg.Admission = AdmissionConfig{JunkGrace: 16, JunkWeight: -2, JunkHalfLife: time.Minute}
+	a := newAdmission(cfg, nil)
+	now := time.Unix(1000, 0)
+	a.now = func() time.Time { return now }
+	if got := a.junkReasons("p"); got != nil {
+		t.Fatalf("no junk yet: %v", got)
+	}
+	a.addJunk("p", junkIgnored, ReasonSecondBitfield)
+	a.addJunk("p", junkExpired, "park_expired")
+	now = now.Add(time.Hour)
+	a.addJunk("p", junkReplayReject, "replay_"+ReasonBadSignature)
+	a.addJunk("p", junkIgnored, ReasonSecondBitfield)
+	want := map[string]int{ReasonSecondBitfield: 2, "park_expired": 1, "replay_" + ReasonBadSignature: 1}
+	if got := a.junkReasons("p"); !maps.Equal(got, want) {
+		t.Fatalf("reasons %v, want %v", got, want)
+	}
+	if got := a.junkReasons("q"); got != nil {
+		t.Fatalf("another peer: %v", got)
 	}
 }
 

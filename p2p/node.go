@@ -68,6 +68,9 @@ type Node struct {
 	// behaviour and prevBehaviour are the last two snapshots of scores
 	// without the stranger floor (see setScores).
 	behaviour, prevBehaviour map[peer.ID]float64
+	// parts are the last snapshot's score components, so that a ban can
+	// say what it was for.
+	parts map[peer.ID]*pubsub.PeerScoreSnapshot
 
 	// Validator records (record.go) and peers on other networks (peers.go).
 	recMu          sync.Mutex
@@ -306,7 +309,7 @@ func (n *Node) startPubSub(direct []peer.AddrInfo) error {
 		pubsub.WithPeerExchange(n.cfg.Gossip.PeerExchange),
 		pubsub.WithFloodPublish(true),
 		pubsub.WithPeerScore(params, thresholds),
-		pubsub.WithPeerScoreInspect(pubsub.PeerScoreInspectFn(n.setScores), n.cfg.Gossip.ScoreInspectInterval),
+		pubsub.WithPeerScoreInspect(pubsub.ExtendedPeerScoreInspectFn(n.setScoreSnapshots), n.cfg.Gossip.ScoreInspectInterval),
 		pubsub.WithValidateQueueSize(q),
 		pubsub.WithPeerOutboundQueueSize(q),
 		pubsub.WithMaxMessageSize(n.cfg.Limits.maxFrame()),
@@ -347,6 +350,37 @@ func allTopics(genesis types.Hash) []string {
 	out := make([]string, 0, numKinds)
 	for _, k := range Kinds {
 		out = append(out, TopicName(genesis, k))
+	}
+	return out
+}
+
+func (n *Node) setScoreSnapshots(snaps map[peer.ID]*pubsub.PeerScoreSnapshot) {
+	m := make(map[peer.ID]float64, len(snaps))
+	for p, s := range snaps {
+		m[p] = s.Score
+	}
+	n.setScores(m)
+	n.scoreMu.Lock()
+	n.parts = snaps
+	n.scoreMu.Unlock()
+}
+
+// scoreParts describes what makes up p's last score, for the log line of
+// a ban: the application part (stranger floor and junk), gossipsub's
+// behaviour penalty (broken IWANT promises and the like) and the invalid
+// deliveries per topic kind.
+func (n *Node) scoreParts(p peer.ID) []any {
+	n.scoreMu.RLock()
+	s := n.parts[p]
+	n.scoreMu.RUnlock()
+	if s == nil {
+		return nil
+	}
+	out := []any{"app", s.AppSpecificScore, "behaviour_penalty", s.BehaviourPenalty}
+	for topic, t := range s.Topics {
+		if t.InvalidMessageDeliveries > 0 {
+			out = append(out, "invalid_"+n.tracer.kindName(topic), t.InvalidMessageDeliveries)
+		}
 	}
 	return out
 }
@@ -661,4 +695,12 @@ func (n *Node) Close() error {
 		n.closeErr = errors.Join(errs...)
 	})
 	return n.closeErr
+}
+
+// kindName names the kind of a topic of this network, or "other".
+func (t *tracer) kindName(topic string) string {
+	if k, ok := t.topics[topic]; ok {
+		return k.String()
+	}
+	return "other"
 }

@@ -160,7 +160,7 @@ func (n *Node) maybePark(k Kind, from peer.ID, res Result, reason string, data [
 		}
 		if !n.park.park(parkedMsg{kind: k, rp: rp, from: from, data: data, at: time.Now()}) {
 			n.m.parked.WithLabelValues("full").Inc()
-			n.adm.addJunk(from, junkParkFull)
+			n.adm.addJunk(from, junkParkFull, "park_full")
 			return
 		}
 		n.m.parked.WithLabelValues("parked").Inc()
@@ -169,7 +169,7 @@ func (n *Node) maybePark(k Kind, from peer.ID, res Result, reason string, data [
 		default:
 		}
 	case ReasonUnknownSession, ReasonDuplicate, ReasonSecondBitfield:
-		n.adm.addJunk(from, junkIgnored)
+		n.adm.addJunk(from, junkIgnored, reason)
 	}
 }
 
@@ -210,7 +210,7 @@ func (n *Node) processParked() {
 	})
 	for _, m := range expired {
 		n.m.parked.WithLabelValues("expired").Inc()
-		n.adm.addJunk(m.from, junkExpired)
+		n.adm.addJunk(m.from, junkExpired, "park_expired")
 	}
 	for _, m := range replay {
 		if n.ctx.Err() != nil {
@@ -234,7 +234,7 @@ func (n *Node) replayParked(m parkedMsg) {
 		n.m.parked.WithLabelValues("replayed").Inc()
 	case errors.As(err, &ve) && vd.result == Reject:
 		n.m.parked.WithLabelValues("rejected").Inc()
-		n.adm.addJunk(m.from, junkReplayReject)
+		n.adm.addJunk(m.from, junkReplayReject, "replay_"+vd.reason)
 	default:
 		// Ignored (a duplicate of a copy that came meanwhile) or closing.
 		n.m.parked.WithLabelValues("ignored").Inc()
