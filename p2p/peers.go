@@ -1,6 +1,7 @@
 package p2p
 
 import (
+	"cmp"
 	"encoding/hex"
 	"slices"
 	"strings"
@@ -27,8 +28,12 @@ type PeerInfo struct {
 	// Topics are the kinds (bitfield, backed, ...) the peer subscribes to.
 	Topics []string
 	// Validator is the peer's verified validator identity, nil when it sent
-	// no valid record (yet).
+	// no valid record (yet): the first of Validators.
 	Validator *PeerValidator
+	// Validators are every validator identity the peer's verified records
+	// prove and admission counts for it (a node may host several
+	// validators), by index; nil when it has none.
+	Validators []PeerValidator
 }
 
 // Peers lists the connected peers, sorted by peer id.
@@ -54,6 +59,10 @@ func (n *Node) Peers() []PeerInfo {
 		if v, ok := n.PeerValidator(p); ok {
 			info.Validator = &v
 		}
+		info.Validators = n.PeerValidators(p)
+		slices.SortFunc(info.Validators, func(a, b PeerValidator) int {
+			return cmp.Or(cmp.Compare(a.Index, b.Index), cmp.Compare(a.Session, b.Session))
+		})
 		out = append(out, info)
 	}
 	return out

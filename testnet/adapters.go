@@ -117,11 +117,21 @@ type netView struct {
 
 	mu     sync.Mutex
 	active map[types.Hash]bool
+	// windows are the active leaves' allowed relay parents, computed once
+	// per leaf (AllowedRelayParent); a leaf's entry goes with the leaf.
+	windows map[types.Hash]map[types.Hash]relayParentEntry
+}
+
+// relayParentEntry is what a leaf's window says about one relay parent.
+type relayParentEntry struct {
+	number     types.BlockNumber
+	session    types.SessionIndex
+	claimQueue map[types.CoreIndex][]types.ParaID
 }
 
 func newNetView(g *Genesis, chain *Chain) *netView {
 	return &netView{
-		g: g, chain: chain, active: map[types.Hash]bool{},
+		g: g, chain: chain, active: map[types.Hash]bool{}, windows: map[types.Hash]map[types.Hash]relayParentEntry{},
 	}
 }
 
@@ -131,6 +141,7 @@ func (v *netView) setLeaf(leaf, old types.Hash) {
 	v.active[leaf] = true
 	if !old.IsZero() {
 		delete(v.active, old)
+		delete(v.windows, old)
 	}
 }
 
@@ -184,6 +195,9 @@ func (v *netView) SessionValidators(s types.SessionIndex) ([]types.ValidatorID, 
 type backingPool struct {
 	g     *Genesis
 	chain *Chain
+	// cores is how many cores' schedules hold each para: a collator
+	// chains at most one candidate per such core on its tip (pvdFor).
+	cores map[types.ParaID]int
 
 	mu    sync.Mutex
 	pools map[types.Hash]map[types.Hash]*pooled
@@ -197,7 +211,13 @@ type pooled struct {
 }
 
 func newBackingPool(g *Genesis, chain *Chain) *backingPool {
-	return &backingPool{g: g, chain: chain, pools: map[types.Hash]map[types.Hash]*pooled{}}
+	cores := map[types.ParaID]int{}
+	for _, cycle := range g.rt.Config().Schedule {
+		for _, p := range slices.Compact(slices.Sorted(slices.Values(cycle))) {
+			cores[p]++
+		}
+	}
+	return &backingPool{g: g, chain: chain, cores: cores, pools: map[types.Hash]map[types.Hash]*pooled{}}
 }
 
 // prune is called when a leaf ends. Candidates are pooled by their own
@@ -270,8 +290,9 @@ func (b *backingPool) add(rp types.Hash, c *types.BackedCandidate) *provisioner.
 // pvdFor finds the validation data of a candidate: the collator built on
 // the para's tip at some recent leaf (its head on chain or a pending
 // candidate's head), advanced once per earlier core of the para (elastic
-// scaling), at the descriptor's relay parent. The heads of the best block
-// and its ancestors back to the relay parent are tried.
+// scaling: fewer times than the para has cores), at the descriptor's
+// relay parent. The heads of the best block and its ancestors back to the
+// relay parent are tried.
 func (b *backingPool) pvdFor(_ types.Hash, c *types.BackedCandidate) *provisioner.PersistedValidationData {
 	d := &c.Candidate.Descriptor
 	rp, _, err := b.chain.HeaderAndState(d.RelayParent)
@@ -287,7 +308,7 @@ func (b *backingPool) pvdFor(_ types.Hash, c *types.BackedCandidate) *provisione
 				heads = append(heads, pc.Head)
 			}
 			for _, head := range heads {
-				for depth := 0; depth <= b.g.Cores; depth++ {
+				for range max(b.cores[d.ParaID], 1) {
 					pvd := b.g.rt.PersistedValidationData(head, rp.Number, rp.StateRoot)
 					if pvd.Hash() == d.PersistedValidationDataHash {
 						return &provisioner.PersistedValidationData{ParentHead: pvd.ParentHead, RelayParentNumber: pvd.RelayParentNumber,

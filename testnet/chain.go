@@ -31,9 +31,12 @@ type entry struct {
 // Chain is one node's view of the relay chain: recent blocks with their
 // states, and the best block. It implements provisioner.ChainView.
 type Chain struct {
-	g    *Genesis
+	g *Genesis
+	// rt is the genesis runtime consulting sigs before it verifies.
 	rt   *runtime.Runtime
 	keys Keys
+	// sigs are the signatures the node verified already (sigcache.go).
+	sigs *sigCache
 
 	mu     sync.RWMutex
 	blocks map[types.Hash]*entry
@@ -47,7 +50,8 @@ type Chain struct {
 func NewChain(g *Genesis, keys Keys) *Chain {
 	h := g.GenesisHeader()
 	e := &entry{header: h, hash: h.Hash(), state: g.genesisState()}
-	return &Chain{g: g, rt: g.rt, keys: keys, blocks: map[types.Hash]*entry{e.hash: e}, best: e}
+	sigs := newSigCache(sigCacheSize(g))
+	return &Chain{g: g, rt: g.rt.WithSignatureCache(sigs), keys: keys, sigs: sigs, blocks: map[types.Hash]*entry{e.hash: e}, best: e}
 }
 
 // FilteredBlocks is how many blocks were refused for carrying data the
@@ -151,7 +155,7 @@ func (c *Chain) Import(b *Block) (*Imported, error) {
 	var st *State
 	var res *ImportResult
 	if parent != nil {
-		st, res, err = Apply(c.g, parent.state, &parent.header, inh)
+		st, res, err = apply(c.rt, parent.state, &parent.header, inh)
 		if err != nil {
 			if errors.Is(err, runtime.ErrInherentDataFiltered) {
 				c.mu.Lock()

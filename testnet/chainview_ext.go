@@ -100,37 +100,57 @@ var _ p2p.AncestryView = (*netView)(nil)
 
 // AllowedRelayParent reports whether rp is an active leaf or an allowed
 // relay parent of one, with the leaves whose window holds it, the child's
-// session and the claim-queue snapshot at rp.
+// session and the claim-queue snapshot at rp. It runs for every backed
+// candidate gossiped, so each leaf's window is computed once, on the first
+// question after the leaf's activation, and kept while the leaf is active
+// (a block's state never changes).
 func (v *netView) AllowedRelayParent(rp types.Hash) (p2p.RelayParentInfo, bool) {
 	v.mu.Lock()
 	leaves := make([]types.Hash, 0, len(v.active))
 	for l := range v.active {
 		leaves = append(leaves, l)
 	}
-	v.mu.Unlock()
 	slices.SortFunc(leaves, func(a, b types.Hash) int { return slices.Compare(a[:], b[:]) })
-	rt := v.g.rt
-	info := p2p.RelayParentInfo{Validators: v.g.Validators, NumCores: v.g.Cores, NodeFeatures: rt.NodeFeatures()}
+	info := p2p.RelayParentInfo{Validators: v.g.Validators, NumCores: v.g.Cores, NodeFeatures: v.g.rt.NodeFeatures()}
 	for _, l := range leaves {
-		h, st, err := v.chain.HeaderAndState(l)
-		if err != nil {
-			continue
+		w, ok := v.windows[l]
+		if !ok {
+			if w, ok = v.window(l); !ok {
+				continue
+			}
+			v.windows[l] = w
 		}
-		for _, a := range rt.AllowedRelayParents(st, &h) {
-			if a.Hash != rp {
-				continue
-			}
-			cq, err := rt.ClaimQueueAt(st, &h, rp)
-			if err != nil {
-				continue
-			}
+		if a, ok := w[rp]; ok {
 			// Allowed relay parents never cross a session, so every leaf
 			// holding rp names the same session for its child.
-			info.Number, info.Session, info.ClaimQueue = a.Number, rt.SessionIndexForChild(st), cq
+			info.Number, info.Session, info.ClaimQueue = a.number, a.session, a.claimQueue
 			info.Leaves = append(info.Leaves, l)
 		}
 	}
+	v.mu.Unlock()
 	return info, len(info.Leaves) > 0
+}
+
+// window computes leaf's allowed relay parents from the runtime; false
+// when the chain does not hold the leaf. The claim queues are shared by
+// every answer: the network layer only reads them.
+func (v *netView) window(leaf types.Hash) (map[types.Hash]relayParentEntry, bool) {
+	h, st, err := v.chain.HeaderAndState(leaf)
+	if err != nil {
+		return nil, false
+	}
+	rt := v.g.rt
+	session := rt.SessionIndexForChild(st)
+	allowed := rt.AllowedRelayParents(st, &h)
+	w := make(map[types.Hash]relayParentEntry, len(allowed))
+	for _, a := range allowed {
+		cq, err := rt.ClaimQueueAt(st, &h, a.Hash)
+		if err != nil {
+			continue
+		}
+		w[a.Hash] = relayParentEntry{number: a.Number, session: session, claimQueue: cq}
+	}
+	return w, true
 }
 
 // BackingGroupAt is the runtime's group_assigned_to_core(core, at) in the
@@ -156,11 +176,7 @@ func (c *Chain) backingGroupAt(session types.SessionIndex, core types.CoreIndex,
 	if !ok {
 		return nil, false
 	}
-	groups := c.rt.Groups(session)
-	if int(gi) >= len(groups) {
-		return nil, false
-	}
-	return groups[gi], true
+	return c.rt.Group(session, gi)
 }
 
 // sessionForChild is the session of leaf's child (the signing session of

@@ -107,29 +107,86 @@ func pickRelayParent(g *Genesis, allowed []runtime.RelayParent, min types.BlockN
 // chain, so every group member and the collator agree on the candidate
 // without talking.
 func BuildCandidate(g *Genesis, leaf *types.Header, st *State, core types.CoreIndex) (*Candidate, error) {
-	rt := g.rt
-	cq := rt.ClaimQueue(st)
+	return newCollation(g, leaf, st).build(core, nil)
+}
+
+// collation is what the candidates of every core at one leaf share,
+// computed once: a node asks BuildCandidate's question for every core at
+// every leaf.
+type collation struct {
+	g       *Genesis
+	leaf    *types.Header
+	hash    types.Hash
+	st      *State
+	cq      map[types.CoreIndex][]types.ParaID
+	allowed []runtime.RelayParent
+	session types.SessionIndex
+	// cons and lookups are filled as paras and relay parents come up.
+	cons    map[types.ParaID]runtime.Constraints
+	lookups map[types.Hash]types.ClaimQueueLookup
+}
+
+func newCollation(g *Genesis, leaf *types.Header, st *State) *collation {
+	return &collation{
+		g: g, leaf: leaf, hash: leaf.Hash(), st: st, cq: g.rt.ClaimQueue(st),
+		allowed: g.rt.AllowedRelayParents(st, leaf), session: g.rt.SessionIndexForChild(st),
+		cons: map[types.ParaID]runtime.Constraints{}, lookups: map[types.Hash]types.ClaimQueueLookup{},
+	}
+}
+
+func (c *collation) constraints(para types.ParaID) (runtime.Constraints, error) {
+	if cons, ok := c.cons[para]; ok {
+		return cons, nil
+	}
+	cons, err := c.g.rt.BackingConstraints(c.st, c.leaf, para)
+	if err == nil {
+		c.cons[para] = cons
+	}
+	return cons, err
+}
+
+func (c *collation) lookup(rp types.Hash) (types.ClaimQueueLookup, error) {
+	if l, ok := c.lookups[rp]; ok {
+		return l, nil
+	}
+	l, err := c.g.rt.ClaimQueueLookup(c.st, c.leaf, rp)
+	if err == nil {
+		c.lookups[rp] = l
+	}
+	return l, err
+}
+
+// build is BuildCandidate for core. With wanted, a candidate whose
+// backing group wanted refuses is not built: (nil, nil).
+func (c *collation) build(core types.CoreIndex, wanted func(group []types.ValidatorIndex) bool) (*Candidate, error) {
+	g, rt, st, leaf, cq := c.g, c.g.rt, c.st, c.leaf, c.cq
 	if len(cq[core]) == 0 {
 		return nil, fmt.Errorf("%w: core %d has no claim", ErrNoCandidate, core)
 	}
 	para := cq[core][0]
 	depth := slices.Index(paraCores(cq, para), core)
-	cons, err := rt.BackingConstraints(st, leaf, para)
+	cons, err := c.constraints(para)
 	if err != nil {
 		return nil, fmt.Errorf("collator of para %d: %w", para, err)
 	}
-	rp, ok := pickRelayParent(g, rt.AllowedRelayParents(st, leaf), cons.MinRelayParentNumber, para, leaf.Hash())
+	rp, ok := pickRelayParent(g, c.allowed, cons.MinRelayParentNumber, para, c.hash)
 	if !ok {
 		return nil, fmt.Errorf("%w: para %d needs a relay parent from #%d", ErrNoCandidate, para, cons.MinRelayParentNumber)
 	}
-	session := rt.SessionIndexForChild(st)
+	session := c.session
 	gi, ok := rt.GroupForCore(st, core, rp.Number+1)
-	groups := rt.Groups(session)
-	if !ok || int(gi) >= len(groups) {
+	var group []types.ValidatorIndex
+	if ok {
+		group, ok = rt.Group(session, gi)
+	}
+	if !ok {
 		return nil, fmt.Errorf("%w: no group for core %d at #%d", ErrNoCandidate, core, rp.Number+1)
 	}
+	if wanted != nil && !wanted(group) {
+		return nil, nil
+	}
 	n := leaf.Number + 1
-	parentHead := cons.Tip
+	parentHead := slices.Clone(cons.Tip)
 	for range depth {
 		parentHead = nextHead(para, parentHead, n)
 	}
@@ -179,7 +236,7 @@ func BuildCandidate(g *Genesis, leaf *types.Header, st *State, core types.CoreIn
 		// the empty separator: the core's position among the para's cores
 		// in the claim queue at the relay parent.
 		selector := 0
-		if lookup, err := rt.ClaimQueueLookup(st, leaf, rp.Hash); err == nil {
+		if lookup, err := c.lookup(rp.Hash); err == nil {
 			cores := slices.Clone(lookup(para, 0))
 			slices.Sort(cores)
 			selector = max(0, slices.Index(cores, core))
@@ -190,7 +247,7 @@ func BuildCandidate(g *Genesis, leaf *types.Header, st *State, core types.CoreIn
 		Core: core, Receipt: types.CommittedCandidateReceipt{Descriptor: d, Commitments: cm},
 		PVD: provisioner.PersistedValidationData{ParentHead: pvd.ParentHead, RelayParentNumber: pvd.RelayParentNumber,
 			RelayParentStorageRoot: pvd.RelayParentStorageRoot, MaxPoVSize: pvd.MaxPoVSize},
-		RelayParent: rp, Session: session, Group: groups[gi],
+		RelayParent: rp, Session: session, Group: group,
 	}, nil
 }
 

@@ -223,13 +223,21 @@ func (n *Node) duties(ctx context.Context, leaf types.Hash) {
 	if n.cfg.Adversary {
 		defer n.misbehave(ctx, leaf, st)
 	}
+	// Only the candidates of groups with a hosted member are built.
+	collation := newCollation(n.g, &h, st)
+	hosted := func(group []types.ValidatorIndex) bool {
+		return slices.ContainsFunc(group, func(v types.ValidatorIndex) bool { return n.hosted.get(v) != nil })
+	}
 	for core := types.CoreIndex(0); int(core) < n.g.Cores; core++ {
 		if ctx.Err() != nil || !n.isLeaf(leaf) {
 			return
 		}
-		cand, err := BuildCandidate(n.g, &h, st, core)
+		cand, err := collation.build(core, hosted)
 		if err != nil {
 			log.Debugw("collator", "core", core, "err", err)
+			continue
+		}
+		if cand == nil {
 			continue
 		}
 		// The group is the one assigned to the core at the candidate's

@@ -402,10 +402,10 @@ func (n *Node) author(ctx context.Context, slot uint64) {
 	// The runtime's create_inherent keeps what enter will accept, within
 	// the block's weight; when it cannot build on the data at all, the
 	// block carries the empty inherent, as Polkadot's author falls back.
-	kept, next, out, err := Sanitize(n.g, st, &parent, res.Data)
+	kept, next, out, err := sanitize(n.chain.rt, st, &parent, res.Data)
 	if err != nil {
 		log.Warnw("inherent unusable, building with the empty inherent", "slot", slot, "err", err)
-		if kept, next, out, err = Sanitize(n.g, st, &parent, &types.InherentData{ParentHeader: parent}); err != nil {
+		if kept, next, out, err = sanitize(n.chain.rt, st, &parent, &types.InherentData{ParentHeader: parent}); err != nil {
 			log.Errorw("empty inherent refused", "slot", slot, "err", err)
 			return
 		}
@@ -443,6 +443,7 @@ func (n *Node) Bitfield(rp types.Hash, bf *types.UncheckedSignedAvailabilityBitf
 	if n.cfg.Recorder != nil {
 		n.cfg.Recorder.Bitfield(rp, bf.ValidatorIndex, time.Now())
 	}
+	n.chain.rememberBitfield(rp, bf)
 	n.countHeld(rp, kindBitfield)
 	n.prov.feed(rp, &provisioner.SignedBitfield{Bitfield: *bf})
 }
@@ -451,6 +452,7 @@ func (n *Node) BackedCandidate(rp types.Hash, c *types.BackedCandidate) {
 	if n.cfg.Recorder != nil {
 		n.cfg.Recorder.Candidate(rp, time.Now())
 	}
+	n.chain.rememberBacked(c)
 	if full := n.backing.add(rp, c); full != nil {
 		// Counted for the best leaf, which takes every candidate whose
 		// relay parent its window holds.

@@ -25,7 +25,12 @@ type ImportResult = runtime.Outcome
 // changed (ErrInherentDataFiltered) or that fails the runtime
 // (ErrInvalidBacking, ...) is refused, wrapped in ErrInvalidInherent.
 func Apply(g *Genesis, parent *State, parentHeader *types.Header, inh *types.InherentData) (*State, *ImportResult, error) {
-	st, out, err := g.rt.Enter(parent, parentHeader, inh)
+	return apply(g.rt, parent, parentHeader, inh)
+}
+
+// apply is Apply with the runtime rt (a node's, with its signature cache).
+func apply(rt *runtime.Runtime, parent *State, parentHeader *types.Header, inh *types.InherentData) (*State, *ImportResult, error) {
+	st, out, err := rt.Enter(parent, parentHeader, inh)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: %w", ErrInvalidInherent, err)
 	}
@@ -38,7 +43,13 @@ func Apply(g *Genesis, parent *State, parentHeader *types.Header, inh *types.Inh
 // block can carry inh's candidates (a bad backing signature that passed
 // sanitizing): the builder falls back to the empty inherent.
 func Sanitize(g *Genesis, parent *State, parentHeader *types.Header, inh *types.InherentData) (*types.InherentData, *State, *ImportResult, error) {
-	kept, st, out, err := g.rt.CreateInherent(parent, parentHeader, inh)
+	return sanitize(g.rt, parent, parentHeader, inh)
+}
+
+// sanitize is Sanitize with the runtime rt (a node's, with its signature
+// cache).
+func sanitize(rt *runtime.Runtime, parent *State, parentHeader *types.Header, inh *types.InherentData) (*types.InherentData, *State, *ImportResult, error) {
+	kept, st, out, err := rt.CreateInherent(parent, parentHeader, inh)
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("%w: %w", ErrInvalidInherent, err)
 	}

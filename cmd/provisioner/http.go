@@ -119,13 +119,16 @@ type peerJSON struct {
 	Score       *float64       `json:"score"` // null before the first score inspection
 	Topics      []string       `json:"topics"`
 	IsValidator bool           `json:"is_validator"`
-	Validator   *validatorJSON `json:"validator"`
+	Validator   *validatorJSON `json:"validator"` // the first record verified (the lowest index for an honest peer)
+	// Validators are every validator the peer's records prove (a node
+	// hosting virtual validators proves each of its indices), by index.
+	Validators []validatorJSON `json:"validators"`
 }
 
 func peersJSON(ps []p2p.PeerInfo) []peerJSON {
 	out := make([]peerJSON, 0, len(ps))
 	for _, p := range ps {
-		j := peerJSON{PeerID: p.ID.String(), Addresses: p.Addrs, Topics: p.Topics}
+		j := peerJSON{PeerID: p.ID.String(), Addresses: p.Addrs, Topics: p.Topics, Validators: []validatorJSON{}}
 		if j.Addresses == nil {
 			j.Addresses = []string{}
 		}
@@ -139,6 +142,9 @@ func peersJSON(ps []p2p.PeerInfo) []peerJSON {
 		if p.Validator != nil {
 			j.IsValidator = true
 			j.Validator = &validatorJSON{Index: uint32(p.Validator.Index), Session: uint32(p.Validator.Session)}
+		}
+		for _, v := range p.Validators {
+			j.Validators = append(j.Validators, validatorJSON{Index: uint32(v.Index), Session: uint32(v.Session)})
 		}
 		out = append(out, j)
 	}

@@ -65,7 +65,11 @@ func TestHTTPEndpointsFake(t *testing.T) {
 	}
 	peers := []p2p.PeerInfo{
 		{ID: pid, Addrs: []string{"/ip4/10.0.0.1/tcp/30333"}, Score: 1.5, HasScore: true, Topics: []string{"bitfield", "backed"},
-			Validator: &p2p.PeerValidator{Index: 4, Session: 1}},
+			Validator: &p2p.PeerValidator{Index: 4, Session: 1}, Validators: []p2p.PeerValidator{{Index: 4, Session: 1}}},
+		// A node hosting virtual validators proves each of them.
+		{ID: pid, Addrs: []string{"/ip4/10.0.0.2/tcp/30333"}, Topics: []string{"bitfield"},
+			Validator:  &p2p.PeerValidator{Index: 2, Session: 3},
+			Validators: []p2p.PeerValidator{{Index: 2, Session: 3}, {Index: 12, Session: 3}, {Index: 22, Session: 3}}},
 		{ID: pid, Topics: nil},
 	}
 	for _, c := range cases {
@@ -85,8 +89,10 @@ func TestHTTPEndpointsFake(t *testing.T) {
 		peers:    func() []p2p.PeerInfo { return peers },
 	}, false)
 	code, body := get(t, h, "/peers")
-	wantPeers := `[{"peer_id":"` + pid.String() + `","addresses":["/ip4/10.0.0.1/tcp/30333"],"score":1.5,"topics":["bitfield","backed"],"is_validator":true,"validator":{"index":4,"session":1}},` +
-		`{"peer_id":"` + pid.String() + `","addresses":[],"score":null,"topics":[],"is_validator":false,"validator":null}]`
+	wantPeers := `[{"peer_id":"` + pid.String() + `","addresses":["/ip4/10.0.0.1/tcp/30333"],"score":1.5,"topics":["bitfield","backed"],"is_validator":true,"validator":{"index":4,"session":1},"validators":[{"index":4,"session":1}]},` +
+		`{"peer_id":"` + pid.String() + `","addresses":["/ip4/10.0.0.2/tcp/30333"],"score":null,"topics":["bitfield"],"is_validator":true,"validator":{"index":2,"session":3},` +
+		`"validators":[{"index":2,"session":3},{"index":12,"session":3},{"index":22,"session":3}]},` +
+		`{"peer_id":"` + pid.String() + `","addresses":[],"score":null,"topics":[],"is_validator":false,"validator":null,"validators":[]}]`
 	if code != 200 || compactJSON(t, body) != wantPeers {
 		t.Fatalf("/peers %d %s\nwant %s", code, compactJSON(t, body), wantPeers)
 	}
@@ -184,10 +190,10 @@ func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
 	}
 }
 
-// TestNodeHTTPLive runs two validators and checks the endpoints and the
-// metrics of one of them.
+// TestNodeHTTPLive runs two validator nodes, the second hosting validators
+// 1 and 3 of 4, and checks the endpoints and the metrics of the first.
 func TestNodeHTTPLive(t *testing.T) {
-	_, g := writeChain(t, 2)
+	_, g := writeChain(t, 4)
 	m := newNodeMetrics("Alice")
 	a := startTestNode(t, g, 0, func(c *testnet.NodeConfig) {
 		c.Registerer, c.LibP2PMetrics = m.reg, m.reg
@@ -201,15 +207,14 @@ func TestNodeHTTPLive(t *testing.T) {
   ]`) {
 		t.Fatalf("/health alone: %d %s", code, body)
 	}
-	b := startTestNode(t, g, 1, nil)
+	b := startTestNode(t, g, 1, func(c *testnet.NodeConfig) { c.Validators = []int{1, 3} })
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := a.Net().Connect(ctx, b.Net().AddrInfo()); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "b verified as validator 1", func() bool {
-		v, ok := a.Net().PeerValidator(b.Net().ID())
-		return ok && v.Index == 1
+	waitFor(t, 10*time.Second, "b verified as validators 1 and 3", func() bool {
+		return len(a.Net().PeerValidators(b.Net().ID())) == 2
 	})
 
 	code, body := get(t, h, "/health")
@@ -230,8 +235,10 @@ func TestNodeHTTPLive(t *testing.T) {
 	if err := json.Unmarshal([]byte(body), &pj); err != nil {
 		t.Fatal(err)
 	}
+	s := uint32(g.Session)
 	if code != 200 || len(pj) != 1 || pj[0].PeerID != b.Net().ID().String() || !pj[0].IsValidator ||
-		*pj[0].Validator != (validatorJSON{Index: 1, Session: uint32(g.Session)}) || len(pj[0].Addresses) != 1 {
+		*pj[0].Validator != (validatorJSON{Index: 1, Session: s}) || len(pj[0].Addresses) != 1 ||
+		!slices.Equal(pj[0].Validators, []validatorJSON{{Index: 1, Session: s}, {Index: 3, Session: s}}) {
 		t.Fatalf("/peers %d %s", code, body)
 	}
 	code, body = get(t, h, "/leaves")

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 	"time"
@@ -97,6 +98,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	bandwidth := fs.String("bandwidth", "", "RATE: emulate a WAN (needs --in-process): cap each link (both directions together) at RATE, e.g. 100Mbit, 1Gbit, 10MB")
 	v1 := fs.Bool("v1-descriptors", false, "collators emit v1 candidate descriptors")
 	logLevel := fs.String("log-level", "info", "log level of the node processes (debug, info, warn, error); also of this process when given")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of this process to FILE for the run (with --in-process it covers every node)")
 	version := fs.Bool("version", false, "print the version and exit")
 	fail := func(code int, format string, a ...any) int {
 		fmt.Fprintf(stderr, "testnet: "+format+"\n", a...)
@@ -210,7 +212,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return fail(2, "no provisioner binary at %s (build it with `make build`, or pass --binary or --in-process)", cfg.Binary)
 		}
 	}
+	stopProfile := func() error { return nil }
+	if *cpuProfile != "" {
+		if stopProfile, err = startCPUProfile(*cpuProfile); err != nil {
+			return fail(1, "%v", err)
+		}
+	}
 	rep, err := testnet.Run(ctx, cfg)
+	if perr := stopProfile(); perr != nil {
+		fmt.Fprintf(stderr, "testnet: %v\n", perr)
+	}
 	if err != nil {
 		if errors.Is(err, testnet.ErrUsage) {
 			return fail(2, "%v", err)
@@ -238,6 +249,26 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "plots written to %s\n", *htmlPage)
 	}
 	return code
+}
+
+// startCPUProfile profiles this process into path until the returned
+// function is called.
+func startCPUProfile(path string) (stop func() error, err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	return func() error {
+		pprof.StopCPUProfile()
+		if err := f.Close(); err != nil {
+			return fmt.Errorf("--cpuprofile: %w", err)
+		}
+		return nil
+	}, nil
 }
 
 type multiFlag []string

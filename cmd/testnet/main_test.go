@@ -33,6 +33,8 @@ func TestUsage(t *testing.T) {
 		{"bad value", []string{"--nodes", "x"}, 2, "", "testnet: invalid value \"x\" for flag -nodes: parse error (see testnet --help)\n"},
 		{"argument", []string{"extra"}, 2, "", "testnet: unexpected argument \"extra\" (see testnet --help)\n"},
 		{"log level", []string{"--log-level", "loud"}, 2, "", "testnet: --log-level \"loud\": want debug, info, warn or error\n"},
+		{"cpu profile", []string{"--in-process", "--cpuprofile", "/nonexistent/cpu.prof"}, 1, "",
+			"testnet: --cpuprofile: open /nonexistent/cpu.prof: no such file or directory\n"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -104,18 +106,20 @@ func readReport(t *testing.T, path string) reportFields {
 
 // TestInterruptedRun: --blocks 0 runs until the context ends (Ctrl-C);
 // the summary and the report cover what ran, the base dir (created when
-// missing) is kept with network.json, and the exit status is 0.
+// missing) is kept with network.json, the CPU profile is written, and the
+// exit status is 0.
 func TestInterruptedRun(t *testing.T) {
 	if testing.Short() {
 		t.Skip("network test")
 	}
 	dir := filepath.Join(t.TempDir(), "new", "base")
 	report := filepath.Join(t.TempDir(), "report.json")
+	profile := filepath.Join(t.TempDir(), "cpu.prof")
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	var stdout, stderr syncBuffer
 	args := []string{"--in-process", "--nodes", "3", "--paras", "1", "--blocks", "0", "--slot", "700ms",
-		"--base-dir", dir, "--report", report}
+		"--base-dir", dir, "--report", report, "--cpuprofile", profile}
 	done := make(chan int, 1)
 	go func() { done <- run(ctx, args, &stdout, &stderr) }()
 	deadline := time.Now().Add(60 * time.Second)
@@ -143,6 +147,10 @@ func TestInterruptedRun(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
+	}
+	// A pprof profile is gzipped protobuf.
+	if raw, err := os.ReadFile(profile); err != nil || len(raw) < 2 || raw[0] != 0x1f || raw[1] != 0x8b {
+		t.Errorf("cpu profile: %d bytes, %v", len(raw), err)
 	}
 	r := readReport(t, report)
 	if !r.Pass || !r.Interrupted || r.BaseDir != dir || r.Version != buildinfo.Version() ||

@@ -208,6 +208,11 @@ func (c *Config) validate() error {
 type Runtime struct {
 	cfg  Config
 	keys []*types.PublicKey
+	// sigs, when set, knows signatures verified before (sigs.go).
+	sigs SignatureCache
+	// groups memoizes Groups, a pure function of the session (shared by
+	// the copies WithSignatureCache makes).
+	groups *groupCache
 }
 
 // New checks the configuration and parses the validator keys once.
@@ -216,7 +221,7 @@ func New(cfg Config) (*Runtime, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	rt := &Runtime{cfg: cfg, keys: make([]*types.PublicKey, len(cfg.Validators))}
+	rt := &Runtime{cfg: cfg, keys: make([]*types.PublicKey, len(cfg.Validators)), groups: newGroupCache()}
 	for i, v := range cfg.Validators {
 		k, err := types.ParsePublicKey(v)
 		if err != nil {
@@ -229,13 +234,6 @@ func New(cfg Config) (*Runtime, error) {
 
 // Config is the configuration with defaults filled in.
 func (rt *Runtime) Config() Config { return rt.cfg }
-
-func (rt *Runtime) verifier(i types.ValidatorIndex) types.Verifier {
-	if int(i) >= len(rt.keys) {
-		return nil
-	}
-	return rt.keys[i]
-}
 
 func (rt *Runtime) v3Enabled() bool { return types.CandidateReceiptV3Enabled(rt.cfg.NodeFeatures) }
 

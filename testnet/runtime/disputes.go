@@ -136,7 +136,7 @@ func (rt *Runtime) checkStatementSignature(e *types.DisputeStatementEntry, set *
 	if e.Statement.Valid && e.Statement.Kind == types.ValidApprovalCheckingMultipleCandidates && rt.cfg.MaxApprovalCoalesceCount <= 1 {
 		return false
 	}
-	k := rt.verifier(e.ValidatorIndex)
+	k := rt.checkedVerifier(nil)(e.ValidatorIndex)
 	return k != nil && e.Verify(k, set.CandidateHash, set.Session)
 }
 

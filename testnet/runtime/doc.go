@@ -9,6 +9,12 @@
 // disabled_validators, ...), so the testnet can hand them to the
 // provisioner and to gossip validation.
 //
+// Signatures (bitfields, backing votes, dispute statements) are verified
+// as the runtime's are; a node may inject a SignatureCache
+// (Runtime.WithSignatureCache) of signatures its gossip already verified,
+// which spares the work but never changes what is accepted, and the
+// signatures an inherent certainly checks are verified as one batch.
+//
 // The facts it follows are in ../shared/research/modern-polkadot.md
 // (sections 2 to 6); where the model departs from Polkadot, the comment at
 // the departure says why.

@@ -280,6 +280,28 @@ func (rt *Runtime) process(parent *State, ph *types.Header, inh *types.InherentD
 func (rt *Runtime) sanitizeBitfields(st *State, parentHash types.Hash, bfs []types.UncheckedSignedAvailabilityBitfield,
 	disputed types.BitVec, drop func(string)) []types.UncheckedSignedAvailabilityBitfield {
 	ctx := types.SigningContext{SessionIndex: st.Session, ParentHash: parentHash}
+	freed := disputed.Ones()
+	// The signatures the loop below certainly checks are verified first,
+	// together (rt.prefetch): those of bitfields that pass the other
+	// checks whatever the earlier signatures' verdicts, i.e. whose index
+	// is above every earlier such bitfield's (the last kept index is one
+	// of those). Any other signature the loop reaches is checked there.
+	payloads := make([][]byte, len(bfs))
+	items := make([]sigItem, 0, len(bfs))
+	highest := -1
+	for i := range bfs {
+		bf := &bfs[i]
+		vi := int(bf.ValidatorIndex)
+		if bf.Payload.Len != rt.cfg.Cores || slices.ContainsFunc(freed, bf.Payload.Get) || vi >= len(rt.keys) {
+			continue
+		}
+		payloads[i] = types.BitfieldSigningPayload(bf.Payload, ctx)
+		if vi > highest {
+			items = append(items, sigItem{key: rt.keys[vi], payload: payloads[i], sig: bf.Signature})
+			highest = vi
+		}
+	}
+	memo := rt.prefetch(items)
 	var kept []types.UncheckedSignedAvailabilityBitfield
 	last := -1
 	for i := range bfs {
@@ -288,13 +310,13 @@ func (rt *Runtime) sanitizeBitfields(st *State, parentHash types.Hash, bfs []typ
 		switch {
 		case bf.Payload.Len != rt.cfg.Cores:
 			drop(BitfieldLength)
-		case slices.ContainsFunc(disputed.Ones(), bf.Payload.Get):
+		case slices.ContainsFunc(freed, bf.Payload.Get):
 			drop(BitfieldDisputedCore)
 		case vi <= last:
 			drop(BitfieldOrder)
 		case vi >= len(rt.keys):
 			drop(BitfieldIndex)
-		case !bf.Verify(rt.keys[vi], ctx):
+		case !rt.verifySig(memo, rt.keys[vi], payloads[i], bf.Signature):
 			drop(BitfieldSignature)
 		default:
 			last = vi
@@ -445,11 +467,20 @@ func (rt *Runtime) backCandidates(st *State, cands []types.BackedCandidate, out 
 	if len(accepted) > totalEligible {
 		return nil, fmt.Errorf("%w: %d candidates for %d eligible cores", ErrUnscheduledCandidate, len(accepted), totalEligible)
 	}
-	groups := rt.Groups(st.Session)
+	groups := rt.groups.get(rt, st.Session)
+	// Every vote below is checked unless an earlier candidate fails the
+	// block: they are recorded (VerifyBacking builds the payloads) and
+	// verified together first.
+	var items []sigItem
+	for _, c := range accepted {
+		group := groups[c.group]
+		_, _ = c.bc.VerifyBacking(group, rt.recordingVerifier(&items), c.ctx, true, c.injected, min(minVotes, len(group)))
+	}
+	keys := rt.checkedVerifier(rt.prefetch(items))
 	kept := make([]types.BackedCandidate, 0, len(accepted))
 	for _, c := range accepted {
 		group := groups[c.group]
-		voters, err := c.bc.VerifyBacking(group, rt.verifier, c.ctx, true, c.injected, min(minVotes, len(group)))
+		voters, err := c.bc.VerifyBacking(group, keys, c.ctx, true, c.injected, min(minVotes, len(group)))
 		if err != nil {
 			if errors.Is(err, types.ErrNotEnoughVotes) {
 				return nil, fmt.Errorf("%w: candidate %s: %w", ErrInsufficientBacking, c.bc.Hash(), err)
@@ -512,7 +543,7 @@ func (rt *Runtime) checkCandidate(st *State, bc *types.BackedCandidate, p *Para,
 	if !ok {
 		return candidateCheck{}, CandidateCoreIndex
 	}
-	group := rt.Groups(st.Session)[gi]
+	group := rt.groups.get(rt, st.Session)[gi]
 	if !hasInjected || bits.Len != len(group) {
 		return candidateCheck{}, CandidateCoreIndex
 	}

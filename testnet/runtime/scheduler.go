@@ -2,7 +2,9 @@ package runtime
 
 import (
 	"encoding/binary"
+	"maps"
 	"slices"
+	"sync"
 
 	"github.com/polkadot-provisioner/provisioner/types"
 )
@@ -57,7 +59,62 @@ func (rt *Runtime) upcomingSessionChange(n types.BlockNumber) bool {
 // historical grouping. Polkadot shuffles the active validator set itself,
 // so a validator's index changes with the session; here indices stay and
 // only group membership moves, so that a node keeps its index.
+//
+// The result is the caller's to keep and modify.
 func (rt *Runtime) Groups(session types.SessionIndex) [][]types.ValidatorIndex {
+	groups := rt.groups.get(rt, session)
+	out := make([][]types.ValidatorIndex, len(groups))
+	for i, g := range groups {
+		out[i] = slices.Clone(g)
+	}
+	return out
+}
+
+// Group is Groups(session)[gi], or false when there is no group gi.
+func (rt *Runtime) Group(session types.SessionIndex, gi types.GroupIndex) ([]types.ValidatorIndex, bool) {
+	groups := rt.groups.get(rt, session)
+	if int(gi) >= len(groups) {
+		return nil, false
+	}
+	return slices.Clone(groups[gi]), true
+}
+
+// groupCacheSize bounds the sessions whose groups are kept: the current
+// and next one, and the dispute period's behind them, fit.
+const groupCacheSize = 16
+
+// groupCache memoizes computeGroups by session. The groups it hands out
+// are shared: the runtime only reads them.
+type groupCache struct {
+	mu       sync.Mutex
+	sessions map[types.SessionIndex][][]types.ValidatorIndex
+}
+
+func newGroupCache() *groupCache {
+	return &groupCache{sessions: make(map[types.SessionIndex][][]types.ValidatorIndex)}
+}
+
+// get returns the groups of session, computed once while the session is
+// among the groupCacheSize latest asked for (the lowest session goes
+// first). A nil cache computes every time.
+func (c *groupCache) get(rt *Runtime, session types.SessionIndex) [][]types.ValidatorIndex {
+	if c == nil {
+		return rt.computeGroups(session)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if g, ok := c.sessions[session]; ok {
+		return g
+	}
+	g := rt.computeGroups(session)
+	if len(c.sessions) >= groupCacheSize {
+		delete(c.sessions, slices.Min(slices.Collect(maps.Keys(c.sessions))))
+	}
+	c.sessions[session] = g
+	return g
+}
+
+func (rt *Runtime) computeGroups(session types.SessionIndex) [][]types.ValidatorIndex {
 	n := len(rt.cfg.Validators)
 	order := make([]types.ValidatorIndex, n)
 	for i := range order {
