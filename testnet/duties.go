@@ -242,6 +242,9 @@ func (n *Node) duties(ctx context.Context, leaf types.Hash) {
 		}
 		// The group is the one assigned to the core at the candidate's
 		// relay parent number + 1 (async backing).
+		if !publishesBacking(n.g, cand, n.hosted.get) {
+			continue
+		}
 		votes := map[int]types.ValidityAttestation{}
 		for pos, v := range cand.Group {
 			if kp := n.hosted.get(v); kp != nil && backs(n.g, cand, pos) {
@@ -263,6 +266,32 @@ func (n *Node) duties(ctx context.Context, leaf types.Hash) {
 			log.Warnw("publish backed candidate", "core", core, "err", err)
 		}
 	}
+}
+
+// publishesBacking says whether a node that hosts the validators hosted
+// answers for gossips its votes for cand. Every node hosting a backer
+// could, but each such message is a distinct gossip message (the votes
+// differ) that the whole network relays and the backing pool merges: at
+// Kusama scale (groups of 10 spread over 20 nodes) that is about eight
+// messages per candidate where the runtime needs two votes. So only the
+// nodes hosting one of the group's first backingPublishers backers
+// publish: the minimum backing votes and one spare, so that one node
+// missing (killed, paused, slow) still leaves a backable candidate. Each
+// node decides alone, from the group and its own keys.
+func publishesBacking(g *Genesis, cand *Candidate, hosted func(types.ValidatorIndex) *types.Keypair) bool {
+	need := g.rt.MinimumBackingVotes() + 1
+	for pos, v := range cand.Group {
+		if !backs(g, cand, pos) {
+			continue
+		}
+		if hosted(v) != nil {
+			return true
+		}
+		if need--; need == 0 {
+			return false
+		}
+	}
+	return false
 }
 
 // isLeaf reports whether leaf is still the node's active leaf.
