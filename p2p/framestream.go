@@ -1,6 +1,7 @@
 package p2p
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"sync"
@@ -216,10 +217,19 @@ func (g *frameGuard) drop(reason string) {
 }
 
 // guardedHost is the host gossipsub is given: the stream handlers it
-// registers read through a frameStream.
+// registers read through a frameStream, and the gossip streams it opens
+// write through a coalescingStream.
 type guardedHost struct {
 	host.Host
 	g *frameGuard
+}
+
+func (h guardedHost) NewStream(ctx context.Context, p peer.ID, pids ...protocol.ID) (network.Stream, error) {
+	s, err := h.Host.NewStream(ctx, p, pids...)
+	if err != nil || !isGossipStream(pids) {
+		return s, err
+	}
+	return newCoalescingStream(s, coalesceLimit, coalesceDelay, realAfterFunc), nil
 }
 
 func (h guardedHost) SetStreamHandler(pid protocol.ID, handler network.StreamHandler) {
