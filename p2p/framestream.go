@@ -95,6 +95,9 @@ type frameStream struct {
 	remaining int
 	reserved  int
 	deadline  time.Time
+	// set is the read deadline last given to the stream: setting one
+	// costs yamux a timer, and between frames it stays the zero time.
+	set time.Time
 }
 
 func (g *frameGuard) wrap(s network.Stream) *frameStream {
@@ -108,11 +111,14 @@ func (f *frameStream) Read(b []byte) (int, error) {
 	f.mu.Lock()
 	mid := f.inPrefix || f.remaining > 0
 	dl := f.deadline
+	if !mid {
+		dl = time.Time{}
+	}
+	change := !dl.Equal(f.set)
+	f.set = dl
 	f.mu.Unlock()
-	if mid {
+	if change {
 		_ = f.Stream.SetReadDeadline(dl)
-	} else {
-		_ = f.Stream.SetReadDeadline(time.Time{})
 	}
 	n, err := f.Stream.Read(b)
 	if n > 0 {
