@@ -33,22 +33,27 @@ type burstMode struct {
 // an order that rotates from round to round, so that CPU frequency and
 // noisy neighbours hit the modes alike. Modes:
 //   - "schnorrkel", "voi": raw single verification with go-schnorrkel and
-//     with curve25519-voi;
+//     with types.PublicKey (the types package's own verification on
+//     curve25519-voi's primitives, with the key's precomputed table);
 //   - "validate-spread": the topic validator, BatchVerify off, on
 //     GOMAXPROCS long-lived goroutines like the raw modes;
 //   - "validate": the same with a goroutine per message, as gossipsub
-//     runs it (the difference is what fresh goroutines cost, whose stacks
-//     grow under the arithmetic);
+//     runs it (the difference is what fresh goroutines cost: their stacks
+//     have to grow for the arithmetic, see reserveStack);
 //   - "pool": the batcher's GOMAXPROCS workers verifying one signature at
-//     a time (BatchMax 1): no batches, the arithmetic on long-lived
-//     goroutines;
-//   - "batch": the node's defaults, GOMAXPROCS workers and batches of up
-//     to 256 signatures collected for up to 2 ms.
+//     a time (BatchMax 1): each validator prepares its signature (s, R,
+//     challenge) and a worker runs the single-signature multiplication;
+//   - "batch": the node's defaults (defaultBatchMax, defaultBatchWait):
+//     validators prepare their signatures, a collector forms batches of up
+//     to 512 for up to 3 ms while the burst goes on, and the GOMAXPROCS
+//     workers run nothing but the batch equation, the burst's last batch
+//     shared out among them.
 //
 // Metrics: ns per message of each mode and its throughput relative to
 // go-schnorrkel over all rounds ("<mode>-x"; the targets are 2.0
 // without batches and 3.0 with) and in each mode's fastest round
-// ("<mode>-best-x"), and the mean batch size of "batch".
+// ("<mode>-best-x"), and the mean batch size of "batch" (the first
+// request of each burst comes alone and is checked alone).
 func BenchmarkBitfieldBurstVsRaw(b *testing.B) {
 	s := benchMessages(b)
 	n := len(s.data)
@@ -81,13 +86,13 @@ func BenchmarkBitfieldBurstVsRaw(b *testing.B) {
 	plain, _ := benchValidator(s)
 	plainVal := plain.topicValidatorFor(KindBitfield, plain.forKind(KindBitfield))
 	batched, _ := benchValidator(s)
-	batched.batch = newSigBatcher(context.Background(), workers, 256, 2*time.Millisecond, batched.m)
+	batched.batch = newSigBatcher(context.Background(), workers, defaultBatchMax, defaultBatchWait, batched.m)
 	batched.batch.start()
 	defer batched.batch.stop()
 	batchedVal := batched.topicValidatorFor(KindBitfield, batched.forKind(KindBitfield))
 	// pool: the workers without batches (GossipConfig.BatchMax 1).
 	pool, _ := benchValidator(s)
-	pool.batch = newSigBatcher(context.Background(), workers, 1, 2*time.Millisecond, pool.m)
+	pool.batch = newSigBatcher(context.Background(), workers, 1, defaultBatchWait, pool.m)
 	pool.batch.start()
 	defer pool.batch.stop()
 	poolVal := pool.topicValidatorFor(KindBitfield, pool.forKind(KindBitfield))
@@ -124,7 +129,7 @@ func BenchmarkBitfieldBurstVsRaw(b *testing.B) {
 		{"voi", func(b *testing.B) {
 			spread(func(i int) {
 				if !s.keys[i].Verify(s.payloads[i], s.sigs[i]) {
-					b.Errorf("voi: signature %d does not verify", i)
+					b.Errorf("types: signature %d does not verify", i)
 				}
 			})
 		}},

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -86,12 +87,13 @@ func judgeConcurrently(v *validators, msgs []batchMsg, started func(queued int))
 	return out
 }
 
-// forgedBitfield: a bitfield of validator vi whose signature is bad, by a
-// flipped bit or by signing other bits than it carries.
+// forgedBitfield: a bitfield of validator vi whose signature is bad but
+// well-formed (so that it goes to a batch), by a flipped bit of s or by
+// signing other bits than it carries.
 func forgedBitfield(f *fixture, rp types.Hash, vi types.ValidatorIndex, bits string, how int) BitfieldMessage {
 	m := f.bitfield(rp, vi, bits)
 	if how == 0 {
-		m.Bitfield.Signature[5] ^= 0x10
+		m.Bitfield.Signature[37] ^= 0x10
 		return m
 	}
 	other, err := types.BitVecFromString(strings.Repeat("1", f.cores))
@@ -102,10 +104,11 @@ func forgedBitfield(f *fixture, rp types.Hash, vi types.ValidatorIndex, bits str
 	return m
 }
 
-// forgedBacked: a backed candidate with its vote i forged.
+// forgedBacked: a backed candidate with its vote i forged (a flipped bit
+// of s: well-formed, so it goes to a batch).
 func forgedBacked(f *fixture, rp types.Hash, core types.CoreIndex, i int) BackedCandidateMessage {
 	m := f.backed(rp, core, 2)
-	m.Candidate.ValidityVotes[i].Signature[9] ^= 0x01
+	m.Candidate.ValidityVotes[i].Signature[41] ^= 0x01
 	return m
 }
 
@@ -473,16 +476,17 @@ func batchWorkers() int {
 	}
 }
 
-// TestBatcherStopsOnClose: a node runs GOMAXPROCS batch workers, and Close
-// ends them with every other goroutine of the node; with BatchVerify off
-// there are none and checks are inline.
+// TestBatcherStopsOnClose: a node runs GOMAXPROCS batch workers and a
+// collector, and Close ends them with every other goroutine of the node;
+// with BatchVerify off there are none and checks are inline.
 func TestBatcherStopsOnClose(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 	f := testFixture(t)
 	before := batchWorkers()
 	n := newTestNode(t, newFakeChain(f, leafHash(1)), nil)
-	if got := batchWorkers() - before; got != runtime.GOMAXPROCS(0) {
-		t.Fatalf("%d batch workers (%d before), want %d", got, before, runtime.GOMAXPROCS(0))
+	// GOMAXPROCS workers and the collector.
+	if got := batchWorkers() - before; got != runtime.GOMAXPROCS(0)+1 {
+		t.Fatalf("%d batch goroutines (%d before), want %d", got, before, runtime.GOMAXPROCS(0)+1)
 	}
 	off := newTestNode(t, newFakeChain(f, leafHash(1)), nil, func(c *Config) { c.Gossip.BatchVerify = BatchVerifyOff })
 	if off.vals.batch != nil {
@@ -578,5 +582,201 @@ func TestBatchedGossipEndToEnd(t *testing.T) {
 		case <-time.After(10 * time.Second):
 			t.Fatal("accepted messages not delivered")
 		}
+	}
+}
+
+// TestMalformedSignatureNotQueued: a signature that cannot be valid (no
+// marker bit, R not a canonical encoding) is judged by its own validator
+// without a batch, even with the workers stopped, and makes its sender a
+// suspect; a well-formed one from another peer still goes to the queue.
+func TestMalformedSignatureNotQueued(t *testing.T) {
+	f := testFixture(t)
+	leaf := leafHash(1)
+	v := newBatchValidators(t, newFakeChain(f, leaf), 1, 256) // not started yet
+	noMarker := f.bitfield(leaf, 0, "10000")
+	noMarker.Bitfield.Signature[63] &^= 0x80
+	badR := f.backed(leaf, 0, 2)
+	// R = 2^255 - 19, a non-canonical encoding of 0.
+	r := badR.Candidate.ValidityVotes[1].Signature[:32]
+	for i := range r {
+		r[i] = 0xff
+	}
+	r[0], r[31] = 0xed, 0x7f
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for _, m := range []batchMsg{
+		{name: "bitfield without marker", kind: KindBitfield, from: "m", data: types.Encode(&noMarker)},
+		{name: "vote with a non-canonical R", kind: KindBackedCandidate, from: "r", data: types.Encode(&badR)},
+	} {
+		if got := v.judge(ctx, m); got != (verdictOf{Reject, ReasonBadSignature}) {
+			t.Fatalf("%s: %v/%q, want reject/%s", m.name, got.res, got.reason, ReasonBadSignature)
+		}
+		if len(v.batch.reqs) != 0 || v.batch.preparing.Load() != 0 {
+			t.Fatalf("%s: %d queued, %d preparing; want none", m.name, len(v.batch.reqs), v.batch.preparing.Load())
+		}
+		if !v.batch.suspect(m.from) {
+			t.Fatalf("%s: sender not a suspect", m.name)
+		}
+	}
+	good := batchMsg{kind: KindBitfield, from: "g", data: types.Encode(ptr(f.bitfield(leaf, 1, "10000")))}
+	var got verdictOf
+	var wg sync.WaitGroup
+	wg.Go(func() { got = v.judge(ctx, good) })
+	for len(v.batch.reqs) != 1 {
+		runtime.Gosched()
+	}
+	v.batch.start()
+	wg.Wait()
+	if got != (verdictOf{Accept, ""}) {
+		t.Fatalf("good bitfield: %v/%q", got.res, got.reason)
+	}
+	if n, sum := histogramValue(t, v.m.batchSize); n != 1 || sum != 1 {
+		t.Fatalf("%d batches of %v signatures, want 1 of 1", n, sum)
+	}
+}
+
+// sizedRequests returns requests of the given numbers of signatures (the
+// items are never looked at), queued at at, marked as part of a burst.
+func sizedRequests(at time.Time, sizes ...int) []*sigRequest {
+	out := make([]*sigRequest, len(sizes))
+	for i, n := range sizes {
+		out[i] = &sigRequest{from: "p", items: make([]sigItem, n), res: make(chan []bool, 1), at: at, burst: true}
+	}
+	return out
+}
+
+func TestSplitPoint(t *testing.T) {
+	tests := []struct {
+		sizes  []int
+		k, kn  int
+		reason string
+	}{
+		{[]int{40, 40}, 1, 40, "two halves"},
+		{repeatInt(1, 100), 50, 50, "single items: the middle"},
+		{[]int{10, 50, 40, 10}, 2, 60, "the request that passes the middle ends the half"},
+		{[]int{40, 40, 40}, 2, 80, "the half is at least n/2"},
+		{[]int{30, 30, 30}, 0, 0, "past the middle, less than splitMin is left"},
+		{[]int{70, 10}, 0, 0, "the other side would be under splitMin"},
+		{[]int{10, 60}, 0, 0, "one request holds most"},
+		{[]int{63}, 0, 0, "one request is never split"},
+	}
+	for _, tc := range tests {
+		n := 0
+		for _, s := range tc.sizes {
+			n += s
+		}
+		k, kn := splitPoint(sizedRequests(time.Now(), tc.sizes...), n, 2)
+		if k != tc.k || kn != tc.kn {
+			t.Errorf("%s %v: split %d (%d sigs), want %d (%d)", tc.reason, tc.sizes, k, kn, tc.k, tc.kn)
+		}
+	}
+}
+
+func repeatInt(v, n int) []int {
+	out := make([]int, n)
+	for i := range out {
+		out[i] = v
+	}
+	return out
+}
+
+// TestCollectorOffer: at the end of a burst a large batch is offered in
+// two halves (for two workers), otherwise whole; a batch waiting for a
+// worker takes in what is queued meanwhile, up to max.
+func TestCollectorOffer(t *testing.T) {
+	b := newSigBatcher(context.Background(), 2, 256, time.Second, newMetrics(nil))
+	defer b.stop()
+	sizes := func(batch []*sigRequest) (n int) {
+		for _, r := range batch {
+			n += len(r.items)
+		}
+		return n
+	}
+	// offer runs offer over reqs, with queued in the queue, and returns
+	// the sizes of the batches handed out and the signatures left (carried
+	// or queued) for the next batch.
+	offer := func(over bool, reqs []*sigRequest, queued []*sigRequest) (got []int, left int) {
+		c := collection{b: b, batch: reqs, timer: time.NewTimer(time.Hour)}
+		c.timer.Stop()
+		c.n = sizes(reqs)
+		for _, r := range queued {
+			b.reqs <- r
+		}
+		done := make(chan bool)
+		go func() { done <- c.offer(over) }()
+		for {
+			select {
+			case batch := <-b.batches:
+				got = append(got, sizes(batch))
+			case ok := <-done:
+				if !ok {
+					t.Fatal("offer: stopped")
+				}
+				if c.n != 0 || c.batch != nil {
+					t.Fatalf("offer returned with %d signatures left", c.n)
+				}
+				if c.carry != nil {
+					left += len(c.carry.items)
+				}
+				for len(b.reqs) > 0 {
+					left += len((<-b.reqs).items)
+				}
+				return got, left
+			}
+		}
+	}
+	now := time.Now()
+	if got, _ := offer(true, sizedRequests(now, repeatInt(1, 100)...), nil); !slices.Equal(got, []int{50, 50}) {
+		t.Errorf("end of burst: batches %v, want [50 50]", got)
+	}
+	if got, _ := offer(false, sizedRequests(now, repeatInt(1, 100)...), nil); !slices.Equal(got, []int{100}) {
+		t.Errorf("mid-burst: batches %v, want [100]", got)
+	}
+	if got, _ := offer(true, sizedRequests(now, repeatInt(1, 40)...), nil); !slices.Equal(got, []int{40}) {
+		t.Errorf("small batch at the end of a burst: batches %v, want [40]", got)
+	}
+	// Offered with 10 more queued: the batch may take some in (up to max)
+	// before the test takes it; the rest is left for the next.
+	got, left := offer(false, sizedRequests(now, repeatInt(1, 250)...), sizedRequests(now, repeatInt(1, 10)...))
+	if len(got) != 1 || got[0] < 250 || got[0] > 256 || got[0]+left != 260 {
+		t.Errorf("batches %v and %d left, want one of 250..256 and 260 in all", got, left)
+	}
+	// A request that would overflow the batch is carried to the next, and
+	// the batch takes in nothing more.
+	got, left = offer(false, sizedRequests(now, repeatInt(1, 255)...), sizedRequests(now, 2, 1))
+	if !slices.Equal(got, []int{255}) || left != 3 {
+		t.Errorf("batches %v and %d left, want [255] and 3", got, left)
+	}
+}
+
+// TestCollectorGatherEndsWithBurst: a burst's batch waits for more while
+// requests come or a validator is preparing one, and is offered (as the
+// burst's end) once neither has happened for quietGap, long before the
+// wait is over.
+func TestCollectorGatherEndsWithBurst(t *testing.T) {
+	b := newSigBatcher(context.Background(), 1, 256, 10*time.Second, newMetrics(nil))
+	defer b.stop()
+	c := collection{b: b, timer: time.NewTimer(time.Hour)}
+	c.timer.Stop()
+	start := time.Now()
+	for _, r := range sizedRequests(start, 1, 1, 1) {
+		b.reqs <- r
+	}
+	if !c.first() {
+		t.Fatal("first: stopped")
+	}
+	b.preparing.Add(1) // one more is on its way
+	go func() {
+		time.Sleep(20 * quietGap)
+		b.reqs <- sizedRequests(time.Now(), 2)[0]
+		b.preparing.Add(-1)
+	}()
+	over := c.gather()
+	took := time.Since(start)
+	if !over || c.n != 5 || len(c.batch) != 4 {
+		t.Fatalf("gather: over %v with %d signatures in %d requests; want true, 5 in 4", over, c.n, len(c.batch))
+	}
+	if took < 20*quietGap || took > 5*time.Second {
+		t.Fatalf("gather took %v, want from %v to well under the 10 s wait", took, 20*quietGap)
 	}
 }

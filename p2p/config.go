@@ -101,16 +101,26 @@ type GossipConfig struct {
 	// after 3 rejected messages, one with full credit after 4).
 	InvalidMessageWeight float64
 	// BatchVerify checks the signatures of gossiped bitfields and backed
-	// candidates in batches (batcher.go): about twice the throughput
-	// under a burst, for a wait of at most BatchWait. On by default.
+	// candidates in batches (batcher.go): 1.3 to 1.5 times the
+	// throughput of single checks under a burst, for a wait of at most
+	// BatchWait. On by default.
 	BatchVerify BatchVerifyMode
-	// BatchMax caps the signatures of one batch (default 256, where the
-	// batch equation has most of its gain); BatchWait is how long a batch
-	// may wait for more after its first request when others are queued
-	// (default 2 ms). A lone request is verified at once.
+	// BatchMax caps the signatures of one batch (default 512: the batch
+	// equation costs 10-15% less per signature than at 256, and a burst's
+	// last batch is shared out among the workers anyway); BatchWait is
+	// how long a batch may wait for more after its first request when
+	// others are queued or on their way (default 3 ms). A lone request is
+	// verified at once.
 	BatchMax  int
 	BatchWait time.Duration
 }
+
+// Defaults of GossipConfig.BatchMax and BatchWait, tuned with
+// BenchmarkBitfieldBurstVsRaw.
+const (
+	defaultBatchMax  = 512
+	defaultBatchWait = 3 * time.Millisecond
+)
 
 // BatchVerifyMode turns batched signature verification on or off; the
 // zero value is the default, on.
@@ -391,8 +401,8 @@ func (c *Config) setDefaults() error {
 	if c.Gossip.InvalidMessageWeight >= 0 {
 		c.Gossip.InvalidMessageWeight = -10
 	}
-	def(&c.Gossip.BatchMax, 256)
-	defD(&c.Gossip.BatchWait, 2*time.Millisecond)
+	def(&c.Gossip.BatchMax, defaultBatchMax)
+	defD(&c.Gossip.BatchWait, defaultBatchWait)
 	def(&c.Inherent.MaxPerPeer, 4)
 	defD(&c.Inherent.DefaultHold, 2*time.Second)
 	defD(&c.Inherent.MaxHold, 10*time.Second)

@@ -15,7 +15,8 @@ type sigVerifyMode struct {
 	name  string
 	batch int // 0: one signature at a time
 	// schnorrkel: go-schnorrkel, the implementation types used before
-	// curve25519-voi; otherwise types.PublicKey (voi).
+	// curve25519-voi; otherwise types.PublicKey and types.BatchVerifier
+	// (the types package's own verification on voi's primitives).
 	schnorrkel bool
 }
 
@@ -30,13 +31,14 @@ var sigVerifyModes = []sigVerifyMode{
 // BenchmarkSignatureVerification succeeds BenchmarkBitfieldValidationVsRaw
 // for the verification alone: one op is a round in which every mode
 // verifies the 1,000 signed bitfields of benchMessages (pre-parsed keys,
-// pre-built signing payloads): go-schnorrkel one by one, voi one by one,
-// and voi's batch equation in batches of 64, 256 and 1,000 (a batch mode
-// covers the largest multiple of its size, 960, 768 and 1,000 items). The
-// modes run back to back in every round, in an order that rotates from
-// round to round, so CPU frequency changes and noisy neighbours hit them
-// alike; the metrics are ns per signature of each mode and its throughput
-// relative to go-schnorrkel ("<mode>-x").
+// pre-built signing payloads): go-schnorrkel one by one, types one by one
+// ("voi", the name it had when types called voi's sr25519), and types'
+// batch equation in batches of 64, 256 and 1,000, preparing the items in
+// Add (a batch mode covers the largest multiple of its size, 960, 768 and
+// 1,000 items). The modes run back to back in every round, in an order
+// that rotates from round to round, so CPU frequency changes and noisy
+// neighbours hit them alike; the metrics are ns per signature of each mode
+// and its throughput relative to go-schnorrkel ("<mode>-x").
 func BenchmarkSignatureVerification(b *testing.B) {
 	s := benchMessages(b)
 	n := len(s.sigs)

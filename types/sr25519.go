@@ -16,7 +16,9 @@ import (
 
 	schnorrkel "github.com/ChainSafe/go-schnorrkel"
 	bip39 "github.com/cosmos/go-bip39"
-	voisr "github.com/oasisprotocol/curve25519-voi/primitives/sr25519"
+	"github.com/oasisprotocol/curve25519-voi/curve"
+	"github.com/oasisprotocol/curve25519-voi/curve/scalar"
+	"github.com/oasisprotocol/curve25519-voi/primitives/merlin"
 	"golang.org/x/crypto/blake2b"
 )
 
@@ -135,23 +137,27 @@ func (k *Keypair) Sign(payload []byte) [64]byte {
 	panic(fmt.Sprintf("types: sr25519 signing failed repeatedly: %v", lastErr))
 }
 
-// PublicKey is a decoded sr25519 public key. Parsing (Ristretto point
-// decompression) costs about a third of a verification, so callers that
-// verify many signatures of one key should parse it once and keep the
-// *PublicKey: it caches the decompressed point and the "substrate" signing
-// context. Verification uses curve25519-voi, about twice as fast as
-// go-schnorrkel (which the package keeps for key derivation and signing);
-// both implement schnorrkel 0.8+ verification and accept exactly the same
-// signatures (see verify_voi_test.go).
+// PublicKey is a decoded sr25519 public key, ready to verify: parsing
+// decompresses the Ristretto point A and precomputes a table of small odd
+// multiples of -A (curve.ExpandedRistrettoPoint, 4-7% off each single
+// verification), together about a fifth of a verification, so callers
+// that verify many signatures of one key should parse it once and keep
+// the *PublicKey. A parsed key holds 1,664 bytes (TestPublicKeyMemory:
+// 384 for the struct with A and -A, 1,280 for the table of 8 points), so
+// a cache of a session's 1,000 validator keys takes about 1.6 MiB.
+//
+// Verification is this package's own (PreparedSignature, BatchVerifier:
+// schnorrkel's equations over curve25519-voi's public curve, scalar and
+// merlin primitives). It accepts exactly the signatures go-schnorrkel and
+// curve25519-voi's sr25519 accept (verify_voi_test.go,
+// verify_fast_test.go, FuzzVerifyAgainstVoi); go-schnorrkel is kept for
+// key derivation and signing.
 // A PublicKey is immutable and safe for concurrent use.
 type PublicKey struct {
-	pk *voisr.PublicKey
-	// ctx is the merlin transcript after absorbing the signing context.
-	// Each verification clones it (0.25 us) instead of building it again
-	// (1 us, 3% of a verification). It is only ever read, so sharing it
-	// between goroutines is safe.
-	ctx *voisr.SigningContext
 	raw [32]byte
+	a   curve.RistrettoPoint         // A, a dynamic point of batch equations
+	neg curve.ExpandedRistrettoPoint // -A with its table, for single checks
+	ok  bool                         // false for the zero PublicKey
 }
 
 // ParsePublicKey decodes a 32-byte sr25519 public key. It fails (wrapping
@@ -165,11 +171,15 @@ func ParsePublicKey(b [32]byte) (*PublicKey, error) {
 	}
 	// Ristretto decompression rejects every non-canonical encoding, so the
 	// key's transcript bytes (sign:pk) are exactly b, as in schnorrkel.
-	pk, err := voisr.NewPublicKeyFromBytes(b[:])
-	if err != nil {
+	p := &PublicKey{raw: b, ok: true}
+	c := curve.CompressedRistretto(b)
+	if _, err := p.a.SetCompressed(&c); err != nil {
 		return nil, fmt.Errorf("%w: not a canonical ristretto255 encoding: %v", ErrInvalidPublicKey, err)
 	}
-	return &PublicKey{pk: pk, ctx: voisr.NewSigningContext([]byte(sr25519SigningContext)), raw: b}, nil
+	var negA curve.RistrettoPoint
+	negA.Neg(&p.a)
+	p.neg.SetRistrettoPoint(&negA)
+	return p, nil
 }
 
 // Bytes returns the 32-byte encoding the key was parsed from.
@@ -181,38 +191,162 @@ func (p *PublicKey) Bytes() [32]byte { return p.raw }
 // the canonical encoding of the recomputed point. Malformed signatures are
 // simply invalid; Verify never panics on its inputs.
 func (p *PublicKey) Verify(payload []byte, sig [64]byte) bool {
-	return p.CheckSignature(payload, sig) == nil
+	if p == nil || !p.ok {
+		return false
+	}
+	var ps PreparedSignature
+	if ps.prepare(p, payload, &sig) != nil {
+		return false
+	}
+	return ps.check()
 }
 
 // CheckSignature is Verify with the reason for a rejection: nil if the
 // signature is valid, otherwise an error wrapping ErrInvalidSignature (or
 // ErrInvalidPublicKey for a nil/zero PublicKey).
 func (p *PublicKey) CheckSignature(payload []byte, sig [64]byte) error {
-	if p == nil || p.pk == nil {
+	if p == nil || !p.ok {
 		return fmt.Errorf("%w: nil or zero PublicKey", ErrInvalidPublicKey)
 	}
-	s, err := decodeSr25519Signature(sig)
-	if err != nil {
+	var ps PreparedSignature
+	if err := ps.prepare(p, payload, &sig); err != nil {
 		return err
 	}
-	// voi's Verify decompresses R (rejecting a non-canonical encoding) and
-	// checks R = [s]B - [k]A; a bad R and a wrong equation both land here.
-	if !p.pk.Verify(p.ctx.NewTranscriptBytes(payload), s) {
-		return fmt.Errorf("%w: R is not canonical or the verification equation does not hold", ErrInvalidSignature)
+	if !ps.check() {
+		return fmt.Errorf("%w: the verification equation does not hold", ErrInvalidSignature)
 	}
 	return nil
 }
 
-// decodeSr25519Signature parses a 64-byte signature the way schnorrkel's
-// Signature::from_bytes does: it rejects signatures without the marker bit
-// (pre-0.8 schnorrkel "deprecated" signatures, which Substrate's verify also
-// rejects) and a non-canonical s. R is only decompressed when verifying.
-func decodeSr25519Signature(sig [64]byte) (*voisr.Signature, error) {
-	s, err := voisr.NewSignatureFromBytes(sig[:])
-	if err != nil {
-		return nil, fmt.Errorf("%w: malformed: %v", ErrInvalidSignature, err)
+// sr25519Context is the merlin transcript of a schnorrkel signing context
+// after absorbing Substrate's context "substrate" (schnorrkel's
+// signing_context(b"substrate")). Every verification starts from a copy of
+// it; it is never written after init, so sharing it is safe.
+var sr25519Context = func() merlin.Transcript {
+	t := merlin.NewTranscript("SigningContext")
+	t.AppendMessage("", []byte(sr25519SigningContext))
+	return *t
+}()
+
+var sr25519ProtoName = []byte("Schnorr-sig")
+
+// PreparedSignature is one signature with the per-signature part of its
+// verification done: s decoded, R decompressed and the challenge k
+// computed, about a fifth of a single verification. What is left is one
+// multi-scalar multiplication, alone (Verify) or shared with others in a
+// batch (BatchVerifier.AddPrepared), which is what lets a caller prepare on
+// many goroutines and hand a batch only the equation.
+//
+// The zero value is an invalid signature. A PreparedSignature holds no
+// reference to the payload (only to the key); once prepared it is only
+// read, so it is safe for concurrent use.
+type PreparedSignature struct {
+	key *PublicKey // nil: the zero value
+	r   curve.RistrettoPoint
+	s   scalar.Scalar
+	k   scalar.Scalar
+}
+
+// PrepareSignature decodes sig by key over payload (signing context
+// "substrate") for Verify or a batch. A nil or zero key, a missing marker
+// bit, a non-canonical s or an R that is not a canonical Ristretto encoding
+// make it fail with the error CheckSignature would give: such a signature
+// can never verify.
+func PrepareSignature(key *PublicKey, payload []byte, sig [64]byte) (PreparedSignature, error) {
+	var ps PreparedSignature
+	err := ps.Prepare(key, payload, &sig)
+	return ps, err
+}
+
+// Prepare is PrepareSignature into ps, which it overwrites; it is the
+// form for a caller that keeps prepared signatures in its own memory.
+// On error ps is left invalid (Verify says false, a batch counts it
+// invalid).
+func (ps *PreparedSignature) Prepare(key *PublicKey, payload []byte, sig *[64]byte) error {
+	if key == nil || !key.ok {
+		ps.key = nil
+		return fmt.Errorf("%w: nil or zero PublicKey", ErrInvalidPublicKey)
 	}
-	return s, nil
+	return ps.prepare(key, payload, sig)
+}
+
+// prepare is PrepareSignature into ps, for a valid key. On error ps is
+// left with a nil key (invalid).
+func (ps *PreparedSignature) prepare(key *PublicKey, payload []byte, sig *[64]byte) error {
+	ps.key = nil
+	// schnorrkel's Signature::from_bytes: the marker bit tells a 0.8+
+	// signature from the older "deprecated" form, which Substrate's verify
+	// rejects; s must be canonical (below the group order).
+	if sig[63]&0x80 == 0 {
+		return fmt.Errorf("%w: malformed: marker bit not set (not a schnorrkel 0.8+ signature)", ErrInvalidSignature)
+	}
+	var sb [32]byte
+	copy(sb[:], sig[32:])
+	sb[31] &= 0x7f
+	// ScMinimalVartime is the exact s < l test (what SetCanonicalBytes
+	// checks by reducing s, at a tenth of a verification's cost); below l,
+	// the bits are the scalar.
+	if !scalar.ScMinimalVartime(sb[:]) {
+		return fmt.Errorf("%w: malformed: non-canonical s", ErrInvalidSignature)
+	}
+	if _, err := ps.s.SetBits(sb[:]); err != nil {
+		panic("types: decoding s: " + err.Error()) // only for a wrong length
+	}
+	// Decompression rejects every non-canonical encoding of R, so the
+	// transcript's sign:R bytes are R's only encoding, as in schnorrkel
+	// (which compares the recomputed R's encoding with these bytes).
+	if !decompressR(&ps.r, sig) {
+		return fmt.Errorf("%w: R is not a canonical ristretto255 encoding", ErrInvalidSignature)
+	}
+	sr25519Challenge(&ps.k, key, payload, sig)
+	ps.key = key
+	return nil
+}
+
+// decompressR and sr25519Challenge are separate (and not inlined) so that
+// their large frames are never on the stack together: preparing runs on
+// the fresh goroutines of gossip validators, whose stacks are small and
+// costly to grow.
+//
+//go:noinline
+func decompressR(r *curve.RistrettoPoint, sig *[64]byte) bool {
+	rc := curve.CompressedRistretto(sig[:32])
+	_, err := r.SetCompressed(&rc)
+	return err == nil
+}
+
+// sr25519Challenge sets k to the challenge H(context, payload,
+// "Schnorr-sig", A, R) exactly as schnorrkel's verify derives it.
+//
+//go:noinline
+func sr25519Challenge(k *scalar.Scalar, key *PublicKey, payload []byte, sig *[64]byte) {
+	t := sr25519Context
+	t.AppendMessage("sign-bytes", payload)
+	t.AppendMessage("proto-name", sr25519ProtoName)
+	t.AppendMessage("sign:pk", key.raw[:])
+	t.AppendMessage("sign:R", sig[:32])
+	var wide [scalar.ScalarWideSize]byte
+	t.ExtractBytes(wide[:], "sign:c")
+	if _, err := k.SetBytesModOrderWide(wide[:]); err != nil {
+		panic("types: reducing a 64-byte challenge: " + err.Error()) // only for a wrong length
+	}
+}
+
+// Verify reports whether the prepared signature is valid, exactly as
+// PublicKey.Verify on its key, payload and signature would: whether
+// [s]B - [k]A - R is the identity. It runs the single-signature
+// multiplication with the key's precomputed table of -A.
+func (ps *PreparedSignature) Verify() bool {
+	return ps.key != nil && ps.check()
+}
+
+// check evaluates [k](-A) + [s]B - R == identity for a prepared ps (voi's
+// sr25519 Verify, with -A's table from the key). The multiplication
+// returns that point times an invertible delta it picks, which changes
+// nothing for an identity test.
+func (ps *PreparedSignature) check() bool {
+	var d curve.RistrettoPoint
+	return d.ExpandedTripleScalarMulBasepointVartime(&ps.k, &ps.key.neg, &ps.s, &ps.r).IsIdentity()
 }
 
 // VerifySr25519 verifies sig over payload under the raw public key pub. It
