@@ -281,6 +281,18 @@ func messageID(m *pb.Message) string {
 
 func (n *Node) startPubSub(direct []peer.AddrInfo) error {
 	gp := pubsub.DefaultGossipSubParams()
+	// Every message is flood-published: its origin sends it to every
+	// peer of the topic, and the peers of a validator network are (nearly)
+	// all its validators. The mesh only repairs what a direct send missed,
+	// so it can be thin: each mesh link relays every message once more, and
+	// at Kusama scale (1,000 bitfields and a few hundred backed-candidate
+	// messages a block, 20 nodes) the default mesh of 6 made relaying most
+	// of a node's CPU. Measured there on 2 cores: D 6 -> 3 and lazy gossip
+	// 6 -> 3 peers took CPU per block from 4.92 s to 3.59 s and the
+	// bitfields' gossip p99 from 2.2 s to 1.5 s. Dout must stay below D/2:
+	// 0 here, which costs nothing since only proven validators enter the
+	// mesh (admission.go), so strangers cannot crowd it.
+	gp.D, gp.Dlo, gp.Dhi, gp.Dscore, gp.Dout, gp.Dlazy = 3, 2, 5, 2, 0, 3
 	gp.HeartbeatInterval = n.cfg.Gossip.HeartbeatInterval
 	if gp.HeartbeatInitialDelay > gp.HeartbeatInterval {
 		gp.HeartbeatInitialDelay = gp.HeartbeatInterval / 2
