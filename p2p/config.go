@@ -212,7 +212,9 @@ type ParkConfig struct {
 	// dropped (and counted as junk against its sender); default 2 s.
 	Window time.Duration
 	// PerPeer and PerPeerBytes bound one peer's parked messages (defaults
-	// 32 and 256 KiB); Total bounds everyone's bytes (default 16 MiB).
+	// 32 and 256 KiB, or two messages and 1 KiB per validator of the
+	// current set when that is more: a relay may forward every validator's
+	// messages); Total bounds everyone's bytes (default 16 MiB).
 	PerPeer      int
 	PerPeerBytes int
 	TotalBytes   int

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
@@ -41,8 +42,21 @@ type parkedMsg struct {
 }
 
 // parkingLot is the bounded per-peer buffer.
+//
+// A peer's share grows with the validator set: with flood publishing each
+// validator's messages for a leaf come straight from it, but every mesh
+// peer relays the others', so an honest peer may send this node a copy of
+// every bitfield and backed candidate of a leaf this node has not
+// imported yet. gossipsub marks a message seen before validation, so a
+// copy refused here is lost (the originator's copy then reads as a
+// duplicate) and counted as junk against an honest relay: with the fixed
+// share of 32, a node of a 300-validator network that imported a leaf
+// late lost a whole node's bitfields for it. TotalBytes still bounds
+// everyone together.
 type parkingLot struct {
 	cfg *ParkConfig
+	// validators is the size of the validator set of the last leaf seen.
+	validators atomic.Int64
 
 	mu    sync.Mutex
 	peers map[peer.ID][]parkedMsg
@@ -59,7 +73,8 @@ func (l *parkingLot) park(m parkedMsg) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	n := len(m.data)
-	if len(l.peers[m.from]) >= l.cfg.PerPeer || l.bytes[m.from]+n > l.cfg.PerPeerBytes || l.total+n > l.cfg.TotalBytes {
+	msgs, bytes := l.peerShare()
+	if len(l.peers[m.from]) >= msgs || l.bytes[m.from]+n > bytes || l.total+n > l.cfg.TotalBytes {
 		return false
 	}
 	// pubsub owns the message's buffer; keep our own.
@@ -69,6 +84,24 @@ func (l *parkingLot) park(m parkedMsg) bool {
 	l.total += n
 	return true
 }
+
+// parkedPerValidator is what a peer may park per validator of the set:
+// two messages (its bitfield and a backed-candidate message) of up to
+// parkedBytesPerValidator bytes on average.
+const (
+	parkedPerValidator      = 2
+	parkedBytesPerValidator = 1 << 10
+)
+
+// peerShare is one peer's share: the configured one, or more for a large
+// validator set.
+func (l *parkingLot) peerShare() (msgs, bytes int) {
+	v := int(l.validators.Load())
+	return max(l.cfg.PerPeer, parkedPerValidator*v), max(l.cfg.PerPeerBytes, parkedBytesPerValidator*v)
+}
+
+// setValidators records the size of the current validator set.
+func (l *parkingLot) setValidators(n int) { l.validators.Store(int64(n)) }
 
 // take removes and returns the messages that ready reports ready, and the
 // ones older than window (expired).
@@ -177,6 +210,9 @@ func (n *Node) maybePark(k Kind, from peer.ID, res Result, reason string, data [
 // view, so that messages parked for it are replayed now rather than at
 // the next poll. It never blocks.
 func (n *Node) LeafActivated(rp types.Hash) {
+	if info, ok := n.cfg.Chain.Leaf(rp); ok {
+		n.park.setValidators(len(info.Validators))
+	}
 	select {
 	case n.parkKick <- struct{}{}:
 	default:
@@ -205,7 +241,10 @@ func (n *Node) parkLoop() {
 
 func (n *Node) processParked() {
 	replay, expired := n.park.take(time.Now(), n.cfg.Park.Window, func(rp types.Hash) bool {
-		_, ok := n.cfg.Chain.Leaf(rp)
+		info, ok := n.cfg.Chain.Leaf(rp)
+		if ok {
+			n.park.setValidators(len(info.Validators))
+		}
 		return ok
 	})
 	for _, m := range expired {

@@ -111,6 +111,53 @@ func TestParkingLotBounds(t *testing.T) {
 	}
 }
 
+// TestParkingShareGrowsWithValidators: a peer's share is the configured
+// one for a small set and two messages and 1 KiB per validator for a
+// large one (a relay may forward every validator's bitfield and candidate
+// for a leaf this node has not imported yet); the total still bounds all.
+func TestParkingShareGrowsWithValidators(t *testing.T) {
+	cfg := &ParkConfig{PerPeer: 32, PerPeerBytes: 256 << 10, TotalBytes: 1 << 20}
+	cases := []struct {
+		validators int
+		msgs       int
+		bytes      int
+	}{
+		{0, 32, 256 << 10},
+		{10, 32, 256 << 10},
+		{300, 600, 300 << 10},
+		{1000, 2000, 1000 << 10},
+	}
+	for _, tc := range cases {
+		l := newParkingLot(cfg)
+		l.setValidators(tc.validators)
+		if msgs, bytes := l.peerShare(); msgs != tc.msgs || bytes != tc.bytes {
+			t.Fatalf("%d validators: share %d msgs %d bytes, want %d, %d", tc.validators, msgs, bytes, tc.msgs, tc.bytes)
+		}
+	}
+	// 300 validators: one relay parks 600 bitfield-sized messages, not 601.
+	l := newParkingLot(cfg)
+	l.setValidators(300)
+	for i := range 601 {
+		if got := l.park(parkedMsg{from: "relay", data: make([]byte, 150)}); got != (i < 600) {
+			t.Fatalf("message %d: park = %v", i, got)
+		}
+	}
+	// The total (1 MiB) bounds the peers together.
+	l = newParkingLot(cfg)
+	l.setValidators(1000)
+	parked := 0
+	for p := range 8 {
+		for range 1000 {
+			if l.park(parkedMsg{from: peer.ID(rune('a' + p)), data: make([]byte, 512)}) {
+				parked++
+			}
+		}
+	}
+	if parked != (1<<20)/512 {
+		t.Fatalf("parked %d messages of 512 bytes under a 1 MiB total, want %d", parked, (1<<20)/512)
+	}
+}
+
 // blockingChain is a ChainView whose Leaf never returns for one relay
 // parent until released: a broken view. Every other answer is from memory.
 type blockingChain struct {
