@@ -229,7 +229,7 @@ func (m *metrics) precreate() {
 	for _, r := range RecordResults {
 		m.records.WithLabelValues(r)
 	}
-	for _, r := range []string{"parked", "full", "replayed", "rejected", "ignored", "expired"} {
+	for _, r := range []string{"parked", "full", "replayed", "rejected", "ignored", "expired", "unknown_leaves"} {
 		m.parked.WithLabelValues(r)
 	}
 	for _, r := range []string{"oversize", "budget", "stalled", "prefix"} {

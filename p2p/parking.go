@@ -3,6 +3,7 @@ package p2p
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -68,21 +69,46 @@ func newParkingLot(cfg *ParkConfig) *parkingLot {
 	return &parkingLot{cfg: cfg, peers: make(map[peer.ID][]parkedMsg), bytes: make(map[peer.ID]int)}
 }
 
-// park keeps a copy of data; false when p's share or the total is full.
-func (l *parkingLot) park(m parkedMsg) bool {
+// parkResult is what park did with a message.
+type parkResult int8
+
+const (
+	parked     parkResult = iota
+	parkFull              // the peer's share or the total is full
+	parkLeaves            // the peer already waits for maxParkedLeaves leaves
+)
+
+// maxParkedLeaves bounds the distinct unknown relay parents one peer's
+// parked messages may name. An honest peer only gossips for leaves it has
+// imported, so it can be ahead of this node by a block or two (and a fork
+// of them); messages for a fourth relay parent nobody has announced are
+// made up, and each is junk that costs as much as a provably bad message.
+const maxParkedLeaves = 3
+
+// park keeps a copy of data, or says why not.
+func (l *parkingLot) park(m parkedMsg) parkResult {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	n := len(m.data)
+	if !slices.ContainsFunc(l.peers[m.from], func(q parkedMsg) bool { return q.rp == m.rp }) {
+		leaves := make(map[types.Hash]struct{}, maxParkedLeaves)
+		for _, q := range l.peers[m.from] {
+			leaves[q.rp] = struct{}{}
+		}
+		if len(leaves) >= maxParkedLeaves {
+			return parkLeaves
+		}
+	}
 	msgs, bytes := l.peerShare()
 	if len(l.peers[m.from]) >= msgs || l.bytes[m.from]+n > bytes || l.total+n > l.cfg.TotalBytes {
-		return false
+		return parkFull
 	}
 	// pubsub owns the message's buffer; keep our own.
 	m.data = append([]byte(nil), m.data...)
 	l.peers[m.from] = append(l.peers[m.from], m)
 	l.bytes[m.from] += n
 	l.total += n
-	return true
+	return parked
 }
 
 // parkedPerValidator is what a peer may park per validator of the set:
@@ -168,6 +194,9 @@ const (
 	junkParkFull     = 1  // more early messages than the buffer holds
 	junkIgnored      = 1  // unknown session, duplicate, second bitfield
 	junkReplayReject = 10 // parked, then provably bad once judged
+	// A relay parent past maxParkedLeaves: made up, as provable as a
+	// bad signature.
+	junkUnknownLeaves = 10
 )
 
 // maybePark is called by topic validation for each outcome: it parks
@@ -191,9 +220,14 @@ func (n *Node) maybePark(k Kind, from peer.ID, res Result, reason string, data [
 		if !n.adm.admitted(from) {
 			return
 		}
-		if !n.park.park(parkedMsg{kind: k, rp: rp, from: from, data: data, at: time.Now()}) {
+		switch n.park.park(parkedMsg{kind: k, rp: rp, from: from, data: data, at: time.Now()}) {
+		case parkFull:
 			n.m.parked.WithLabelValues("full").Inc()
 			n.adm.addJunk(from, junkParkFull, "park_full")
+			return
+		case parkLeaves:
+			n.m.parked.WithLabelValues("unknown_leaves").Inc()
+			n.adm.addJunk(from, junkUnknownLeaves, "unknown_leaves")
 			return
 		}
 		n.m.parked.WithLabelValues("parked").Inc()

@@ -102,7 +102,7 @@ func TestParkingLotBounds(t *testing.T) {
 	}
 	l := newParkingLot(cfg)
 	for _, tc := range cases {
-		if got := l.park(parkedMsg{from: peer.ID(tc.from), data: make([]byte, tc.size)}); got != tc.ok {
+		if got := l.park(parkedMsg{from: peer.ID(tc.from), data: make([]byte, tc.size)}) == parked; got != tc.ok {
 			t.Fatalf("%s: park = %v, want %v", tc.name, got, tc.ok)
 		}
 	}
@@ -138,23 +138,58 @@ func TestParkingShareGrowsWithValidators(t *testing.T) {
 	l := newParkingLot(cfg)
 	l.setValidators(300)
 	for i := range 601 {
-		if got := l.park(parkedMsg{from: "relay", data: make([]byte, 150)}); got != (i < 600) {
+		if got := l.park(parkedMsg{from: "relay", data: make([]byte, 150)}) == parked; got != (i < 600) {
 			t.Fatalf("message %d: park = %v", i, got)
 		}
 	}
 	// The total (1 MiB) bounds the peers together.
 	l = newParkingLot(cfg)
 	l.setValidators(1000)
-	parked := 0
+	count := 0
 	for p := range 8 {
 		for range 1000 {
-			if l.park(parkedMsg{from: peer.ID(rune('a' + p)), data: make([]byte, 512)}) {
-				parked++
+			if l.park(parkedMsg{from: peer.ID(rune('a' + p)), data: make([]byte, 512)}) == parked {
+				count++
 			}
 		}
 	}
-	if parked != (1<<20)/512 {
-		t.Fatalf("parked %d messages of 512 bytes under a 1 MiB total, want %d", parked, (1<<20)/512)
+	if count != (1<<20)/512 {
+		t.Fatalf("parked %d messages of 512 bytes under a 1 MiB total, want %d", count, (1<<20)/512)
+	}
+}
+
+// TestParkingLeavesPerPeer: a peer's parked messages may name at most
+// maxParkedLeaves distinct relay parents; more messages for those are
+// parked, a message for another is refused as made up, and another peer
+// is not affected.
+func TestParkingLeavesPerPeer(t *testing.T) {
+	l := newParkingLot(&ParkConfig{PerPeer: 32, PerPeerBytes: 256 << 10, TotalBytes: 1 << 20})
+	rp := func(i byte) types.Hash { return types.Hash{i} }
+	cases := []struct {
+		from string
+		rp   types.Hash
+		want parkResult
+	}{
+		{"a", rp(1), parked},
+		{"a", rp(2), parked},
+		{"a", rp(1), parked},
+		{"a", rp(3), parked},
+		{"a", rp(4), parkLeaves},
+		{"a", rp(2), parked},
+		{"b", rp(4), parked},
+		{"b", rp(5), parked},
+		{"b", rp(6), parked},
+		{"b", rp(7), parkLeaves},
+	}
+	for i, tc := range cases {
+		if got := l.park(parkedMsg{from: peer.ID(tc.from), rp: tc.rp, data: []byte{1}}); got != tc.want {
+			t.Fatalf("case %d (%s, rp %x): %v, want %v", i, tc.from, tc.rp[:1], got, tc.want)
+		}
+	}
+	// Once a's messages for rp 1 are replayed, a may wait for a new leaf.
+	l.take(time.Now(), time.Hour, func(h types.Hash) bool { return h == rp(1) })
+	if got := l.park(parkedMsg{from: "a", rp: rp(4), data: []byte{1}}); got != parked {
+		t.Fatalf("after rp 1 was replayed: %v, want parked", got)
 	}
 }
 

@@ -720,11 +720,13 @@ func (n *Node) exchangeRecord(p peer.ID) {
 	if len(admitted) == 0 {
 		n.m.admission.WithLabelValues("validator_quota").Inc()
 		n.adm.judged(p)
-		log.Warnw("validator records verified, but each validator has enough peers already", "peer", p, "indices", len(verified))
+		// Debug, not a warning: a key's extra peer ids are what a validator
+		// turned bad sends by the hundred (counted as validator_quota).
+		log.Debugw("validator records verified, but each validator has enough peers already", "peer", p, "indices", len(verified))
 		return
 	}
 	if len(admitted) < len(verified) {
-		log.Warnw("some validators of the peer have enough peers already", "peer", p,
+		log.Debugw("some validators of the peer have enough peers already", "peer", p,
 			"admitted", len(admitted), "verified", len(verified))
 	}
 	// A session validator is who the node exists to talk to: never

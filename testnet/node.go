@@ -261,6 +261,11 @@ func (n *Node) Run(ctx context.Context) error {
 	defer dutyDone.Wait()
 	if n.kp != nil {
 		dutyDone.Go(func() { n.dutyLoop(ctx) })
+		// The block builder holds its connection to the node from the
+		// start, as a Substrate author does with its own node: dialling
+		// only when its slot comes would meet whatever is flooding the
+		// node's inbound connection limits at that moment.
+		dutyDone.Go(func() { n.keepBuilderConnected(ctx) })
 	}
 	// A node that joins a running network (a restart, a late start) has
 	// only genesis until the next announced block gives it the chain; were
@@ -426,6 +431,26 @@ func (n *Node) author(ctx context.Context, slot uint64) {
 	log.Infow("authored", "number", b.Header.Number, "slot", slot, "bitfields", len(kept.Bitfields),
 		"backed", len(kept.BackedCandidates), "fetch", fetch, "fallback", res.FellBack)
 }
+
+// keepBuilderConnected connects the block builder to its node and
+// reconnects it whenever the connection drops, until ctx ends.
+func (n *Node) keepBuilderConnected(ctx context.Context) {
+	t := time.NewTicker(builderRedial)
+	defer t.Stop()
+	for {
+		if err := n.connectBuilder(ctx); err != nil && ctx.Err() == nil {
+			log.Debugw("block builder cannot reach its node yet", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// builderRedial is how often a disconnected block builder redials.
+const builderRedial = 500 * time.Millisecond
 
 func (n *Node) connectBuilder(ctx context.Context) error {
 	if len(n.builder.Network().ConnsToPeer(n.net.ID())) > 0 {
