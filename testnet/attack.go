@@ -195,7 +195,7 @@ func durationStats(ds []time.Duration) *DurationStats {
 	st := &DurationStats{N: len(ds)}
 	for i, d := range ds {
 		ms[i] = float64(d.Microseconds()) / 1000
-		if d <= time.Second {
+		if d <= cutoffTarget {
 			st.Within++
 		}
 	}
@@ -222,7 +222,10 @@ var refusedFamilies = map[AttackKind][]string{
 // attack, so that the attacker cannot starve the nodes it shares the
 // machine with of memory (a skipped identity is counted).
 const (
-	cutoffWait    = 5 * time.Second
+	cutoffWait = 5 * time.Second
+	// cutoffTarget is how soon after its first junk a bad identity must
+	// be cut off (attack_cutoff_1s).
+	cutoffTarget  = time.Second
 	holdFor       = 10 * time.Second
 	maxLive       = 200
 	admissionWait = 500 * time.Millisecond
@@ -577,7 +580,9 @@ func (a *attacker) retire(id *gossipIdentity, s *sideStats, connected []peer.ID)
 			if id.asked != nil && !first.IsZero() && !at.Before(first) {
 				cut = append(cut, at.Sub(first))
 			}
-		case id.asked != nil && !first.IsZero():
+		case id.asked != nil && !first.IsZero() && time.Since(first) >= cutoffTarget:
+			// Still connected a full target after its first junk. One
+			// retired sooner (the run ended) is not judged.
 			missed++
 		}
 	}
