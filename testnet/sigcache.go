@@ -143,19 +143,19 @@ func (c *Chain) rememberBacked(bc *types.BackedCandidate) {
 	if !ok {
 		return
 	}
-	var items []sigRecord
+	var items []types.SignedPayload
 	keys := func(vi types.ValidatorIndex) types.Verifier {
 		if int(vi) >= len(c.keys) {
 			return nil
 		}
-		return sigRecorder{key: c.keys[vi], items: &items}
+		return types.PayloadRecorder{Key: c.keys[vi], Items: &items}
 	}
 	ctx := types.SigningContext{SessionIndex: session, ParentHash: rp}
 	if _, err := bc.VerifyBacking(group, keys, ctx, true, core, 1); err != nil {
 		return // not what the validation accepted
 	}
 	for _, it := range items {
-		c.sigs.Add(it.key, it.payload, it.sig)
+		c.sigs.Add(it.Key, it.Payload, it.Signature)
 	}
 }
 
@@ -166,22 +166,4 @@ func (c *Chain) childSession(h types.Hash) (types.SessionIndex, bool) {
 		return 0, false
 	}
 	return c.rt.SessionIndexForChild(st), true
-}
-
-type sigRecord struct {
-	key     *types.PublicKey
-	payload []byte
-	sig     [64]byte
-}
-
-// sigRecorder is a types.Verifier that records what it is asked and says
-// true: the types package builds the payloads, nothing is verified.
-type sigRecorder struct {
-	key   *types.PublicKey
-	items *[]sigRecord
-}
-
-func (r sigRecorder) Verify(payload []byte, sig [64]byte) bool {
-	*r.items = append(*r.items, sigRecord{key: r.key, payload: payload, sig: sig})
-	return true
 }

@@ -26,6 +26,29 @@ type Verifier interface {
 	Verify(payload []byte, sig [64]byte) bool
 }
 
+// SignedPayload is one signature a Verifier was asked about.
+type SignedPayload struct {
+	Key       *PublicKey
+	Payload   []byte
+	Signature [64]byte
+}
+
+// PayloadRecorder is a Verifier that checks nothing: it appends what it is
+// asked to Items and says true. Verification functions of this package
+// build the signing payloads (one definition of what is signed), so a
+// caller that wants to verify the signatures later, together (a batch) or
+// from a cache, records them with it; its result speaks only for the
+// checks other than the signatures.
+type PayloadRecorder struct {
+	Key   *PublicKey
+	Items *[]SignedPayload
+}
+
+func (r PayloadRecorder) Verify(payload []byte, sig [64]byte) bool {
+	*r.Items = append(*r.Items, SignedPayload{Key: r.Key, Payload: payload, Signature: sig})
+	return true
+}
+
 // BitfieldSigningPayload is SCALE(bitfield) ++ SCALE(SigningContext).
 func BitfieldSigningPayload(payload BitVec, ctx SigningContext) []byte {
 	w := codec.NewWriter(5 + len(payload.Bytes) + 36)

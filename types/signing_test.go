@@ -221,3 +221,40 @@ func TestMisbehaviorReport(t *testing.T) {
 		t.Fatalf("dispute set %+v", set)
 	}
 }
+
+// TestPayloadRecorder: BitfieldVerify through a PayloadRecorder records
+// exactly the payload a real verification checks, with the key and the
+// signature, and checks nothing (a forged signature is recorded too).
+func TestPayloadRecorder(t *testing.T) {
+	kp, err := KeypairFromURI("//Alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pk, err := ParsePublicKey(kp.Public())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := SigningContext{SessionIndex: 7, ParentHash: Hash{1}}
+	bits := NewBitVec(5)
+	bits.Set(2, true)
+	bf := SignBitfield(kp, bits, 3, ctx)
+	forged := bf
+	forged.Signature[0] ^= 1
+	var items []SignedPayload
+	rec := PayloadRecorder{Key: pk, Items: &items}
+	if !bf.Verify(rec, ctx) || !forged.Verify(rec, ctx) {
+		t.Fatal("a recorder says true")
+	}
+	want := BitfieldSigningPayload(bits, ctx)
+	if len(items) != 2 {
+		t.Fatalf("%d items, want 2", len(items))
+	}
+	for i, sig := range [][64]byte{bf.Signature, forged.Signature} {
+		if items[i].Key != pk || !bytes.Equal(items[i].Payload, want) || items[i].Signature != sig {
+			t.Fatalf("item %d: %+v", i, items[i])
+		}
+	}
+	if !pk.Verify(items[0].Payload, items[0].Signature) || pk.Verify(items[1].Payload, items[1].Signature) {
+		t.Fatal("the recorded triples do not verify as the signatures do")
+	}
+}

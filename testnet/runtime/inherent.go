@@ -297,7 +297,7 @@ func (rt *Runtime) sanitizeBitfields(st *State, parentHash types.Hash, bfs []typ
 		}
 		payloads[i] = types.BitfieldSigningPayload(bf.Payload, ctx)
 		if vi > highest {
-			items = append(items, sigItem{key: rt.keys[vi], payload: payloads[i], sig: bf.Signature})
+			items = append(items, sigItem{Key: rt.keys[vi], Payload: payloads[i], Signature: bf.Signature})
 			highest = vi
 		}
 	}

@@ -36,24 +36,7 @@ func (rt *Runtime) WithSignatureCache(c SignatureCache) *Runtime {
 const minBatch = 8
 
 // sigItem is one signature to verify.
-type sigItem struct {
-	key     *types.PublicKey
-	payload []byte
-	sig     [64]byte
-}
-
-// sigRecorder is a types.Verifier that records what would be verified and
-// says true, so that the types package builds the payloads (one definition
-// of what is signed) and the signatures are verified later, together.
-type sigRecorder struct {
-	key   *types.PublicKey
-	items *[]sigItem
-}
-
-func (r sigRecorder) Verify(payload []byte, sig [64]byte) bool {
-	*r.items = append(*r.items, sigItem{key: r.key, payload: payload, sig: sig})
-	return true
-}
+type sigItem = types.SignedPayload
 
 // sigMemo holds verdicts prefetch found for one inherent's signatures, by
 // sigMemoKey.
@@ -77,11 +60,11 @@ func (rt *Runtime) prefetch(items []sigItem) sigMemo {
 	memo := make(sigMemo, len(items))
 	var todo []sigItem
 	for _, it := range items {
-		if it.key == nil {
+		if it.Key == nil {
 			continue
 		}
-		if rt.sigs != nil && rt.sigs.Known(it.key, it.payload, it.sig) {
-			memo[sigMemoKey(it.key, it.payload, it.sig)] = true
+		if rt.sigs != nil && rt.sigs.Known(it.Key, it.Payload, it.Signature) {
+			memo[sigMemoKey(it.Key, it.Payload, it.Signature)] = true
 			continue
 		}
 		todo = append(todo, it)
@@ -91,13 +74,13 @@ func (rt *Runtime) prefetch(items []sigItem) sigMemo {
 	}
 	b := types.NewBatchVerifier(len(todo))
 	for _, it := range todo {
-		b.Add(it.key, it.payload, it.sig)
+		b.Add(it.Key, it.Payload, it.Signature)
 	}
 	valid, _ := b.Verify()
 	for i, it := range todo {
-		memo[sigMemoKey(it.key, it.payload, it.sig)] = valid[i]
+		memo[sigMemoKey(it.Key, it.Payload, it.Signature)] = valid[i]
 		if valid[i] && rt.sigs != nil {
-			rt.sigs.Add(it.key, it.payload, it.sig)
+			rt.sigs.Add(it.Key, it.Payload, it.Signature)
 		}
 	}
 	return memo
@@ -146,13 +129,13 @@ func (rt *Runtime) checkedVerifier(memo sigMemo) func(types.ValidatorIndex) type
 	}
 }
 
-// recordingVerifier maps a validator index to a sigRecorder of its key,
+// recordingVerifier maps a validator index to a PayloadRecorder of its key,
 // or to nil for an unknown index.
 func (rt *Runtime) recordingVerifier(items *[]sigItem) func(types.ValidatorIndex) types.Verifier {
 	return func(i types.ValidatorIndex) types.Verifier {
 		if int(i) >= len(rt.keys) {
 			return nil
 		}
-		return sigRecorder{key: rt.keys[i], items: items}
+		return types.PayloadRecorder{Key: rt.keys[i], Items: items}
 	}
 }
