@@ -209,9 +209,8 @@ const testSlot = 2 * time.Second
 // to genesis through blocks it imported (Import executes every block whose
 // parent it has with the runtime's checks), inclusion follows backing on
 // that chain, the run's criteria of Evaluate other than the bitfields'
-// timing hold over the whole run, and
-// the adversary's provably bad messages are rejected for the expected
-// reasons.
+// timing hold over the whole run, and the adversary's provably bad
+// messages are rejected for the expected reasons.
 func TestInProcessTestnet(t *testing.T) {
 	if testing.Short() {
 		t.Skip("network test")
