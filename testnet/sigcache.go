@@ -40,20 +40,12 @@ func sigCacheSize(g *Genesis) int {
 	return max(1024, 4*(len(g.Validators)+g.Cores*max(g.GroupSize, 1)))
 }
 
-func sigCacheKey(key *types.PublicKey, payload []byte, sig [64]byte) string {
-	pk := key.Bytes()
-	b := make([]byte, 0, len(pk)+len(sig)+len(payload))
-	b = append(b, pk[:]...)
-	b = append(b, sig[:]...)
-	return string(append(b, payload...))
-}
-
 // Known reports whether the triple was added (and not evicted since).
 func (c *sigCache) Known(key *types.PublicKey, payload []byte, sig [64]byte) bool {
 	if key == nil {
 		return false
 	}
-	k := sigCacheKey(key, payload, sig)
+	k := types.SignatureID(key, payload, sig)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	_, ok := c.entries[k]
@@ -71,7 +63,7 @@ func (c *sigCache) Add(key *types.PublicKey, payload []byte, sig [64]byte) {
 	if key == nil {
 		return
 	}
-	k := sigCacheKey(key, payload, sig)
+	k := types.SignatureID(key, payload, sig)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if _, ok := c.entries[k]; ok {

@@ -33,6 +33,17 @@ type SignedPayload struct {
 	Signature [64]byte
 }
 
+// SignatureID names the exact (key, payload, signature) triple, for maps
+// of signatures already verified: a signature valid for another payload or
+// under another key has another ID.
+func SignatureID(key *PublicKey, payload []byte, sig [64]byte) string {
+	pk := key.Bytes()
+	b := make([]byte, 0, len(pk)+len(sig)+len(payload))
+	b = append(b, pk[:]...)
+	b = append(b, sig[:]...)
+	return string(append(b, payload...))
+}
+
 // PayloadRecorder is a Verifier that checks nothing: it appends what it is
 // asked to Items and says true. Verification functions of this package
 // build the signing payloads (one definition of what is signed), so a

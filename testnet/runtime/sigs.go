@@ -39,16 +39,8 @@ const minBatch = 8
 type sigItem = types.SignedPayload
 
 // sigMemo holds verdicts prefetch found for one inherent's signatures, by
-// sigMemoKey.
+// types.SignatureID.
 type sigMemo map[string]bool
-
-func sigMemoKey(key *types.PublicKey, payload []byte, sig [64]byte) string {
-	pk := key.Bytes()
-	b := make([]byte, 0, len(pk)+len(sig)+len(payload))
-	b = append(b, pk[:]...)
-	b = append(b, sig[:]...)
-	return string(append(b, payload...))
-}
 
 // prefetch looks the items up in the cache and verifies the others, as
 // one batch when there are at least minBatch of them; it returns the
@@ -64,7 +56,7 @@ func (rt *Runtime) prefetch(items []sigItem) sigMemo {
 			continue
 		}
 		if rt.sigs != nil && rt.sigs.Known(it.Key, it.Payload, it.Signature) {
-			memo[sigMemoKey(it.Key, it.Payload, it.Signature)] = true
+			memo[types.SignatureID(it.Key, it.Payload, it.Signature)] = true
 			continue
 		}
 		todo = append(todo, it)
@@ -78,7 +70,7 @@ func (rt *Runtime) prefetch(items []sigItem) sigMemo {
 	}
 	valid, _ := b.Verify()
 	for i, it := range todo {
-		memo[sigMemoKey(it.Key, it.Payload, it.Signature)] = valid[i]
+		memo[types.SignatureID(it.Key, it.Payload, it.Signature)] = valid[i]
 		if valid[i] && rt.sigs != nil {
 			rt.sigs.Add(it.Key, it.Payload, it.Signature)
 		}
@@ -90,7 +82,7 @@ func (rt *Runtime) prefetch(items []sigItem) sigMemo {
 // when they know it.
 func (rt *Runtime) verifySig(memo sigMemo, key *types.PublicKey, payload []byte, sig [64]byte) bool {
 	if memo != nil {
-		if ok, found := memo[sigMemoKey(key, payload, sig)]; found {
+		if ok, found := memo[types.SignatureID(key, payload, sig)]; found {
 			return ok
 		}
 	}

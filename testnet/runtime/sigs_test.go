@@ -19,7 +19,7 @@ type mapCache struct {
 func newMapCache() *mapCache { return &mapCache{known: map[string]bool{}} }
 
 func (m *mapCache) Known(key *types.PublicKey, payload []byte, sig [64]byte) bool {
-	ok := m.known[sigMemoKey(key, payload, sig)]
+	ok := m.known[types.SignatureID(key, payload, sig)]
 	if ok {
 		m.hits++
 	} else {
@@ -29,7 +29,7 @@ func (m *mapCache) Known(key *types.PublicKey, payload []byte, sig [64]byte) boo
 }
 
 func (m *mapCache) Add(key *types.PublicKey, payload []byte, sig [64]byte) {
-	m.known[sigMemoKey(key, payload, sig)] = true
+	m.known[types.SignatureID(key, payload, sig)] = true
 }
 
 // sigConfig: 12 validators in 3 groups of 4, paras 100, 200 and 300 on
