@@ -3,7 +3,6 @@ package p2p
 import (
 	"context"
 	"errors"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -62,11 +61,15 @@ type parkingLot struct {
 	mu    sync.Mutex
 	peers map[peer.ID][]parkedMsg
 	bytes map[peer.ID]int
-	total int
+	// leaves counts each peer's parked messages per relay parent, so that
+	// park judges maxParkedLeaves without scanning the peer's messages.
+	leaves map[peer.ID]map[types.Hash]int
+	total  int
 }
 
 func newParkingLot(cfg *ParkConfig) *parkingLot {
-	return &parkingLot{cfg: cfg, peers: make(map[peer.ID][]parkedMsg), bytes: make(map[peer.ID]int)}
+	return &parkingLot{cfg: cfg, peers: make(map[peer.ID][]parkedMsg), bytes: make(map[peer.ID]int),
+		leaves: make(map[peer.ID]map[types.Hash]int)}
 }
 
 // parkResult is what park did with a message.
@@ -90,14 +93,9 @@ func (l *parkingLot) park(m parkedMsg) parkResult {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	n := len(m.data)
-	if !slices.ContainsFunc(l.peers[m.from], func(q parkedMsg) bool { return q.rp == m.rp }) {
-		leaves := make(map[types.Hash]struct{}, maxParkedLeaves)
-		for _, q := range l.peers[m.from] {
-			leaves[q.rp] = struct{}{}
-		}
-		if len(leaves) >= maxParkedLeaves {
-			return parkLeaves
-		}
+	leaves := l.leaves[m.from]
+	if _, ok := leaves[m.rp]; !ok && len(leaves) >= maxParkedLeaves {
+		return parkLeaves
 	}
 	msgs, bytes := l.peerShare()
 	if len(l.peers[m.from]) >= msgs || l.bytes[m.from]+n > bytes || l.total+n > l.cfg.TotalBytes {
@@ -108,6 +106,11 @@ func (l *parkingLot) park(m parkedMsg) parkResult {
 	l.peers[m.from] = append(l.peers[m.from], m)
 	l.bytes[m.from] += n
 	l.total += n
+	if leaves == nil {
+		leaves = make(map[types.Hash]int, maxParkedLeaves)
+		l.leaves[m.from] = leaves
+	}
+	leaves[m.rp]++
 	return parked
 }
 
@@ -155,10 +158,14 @@ func (l *parkingLot) take(now time.Time, window time.Duration, ready func(types.
 			}
 			l.bytes[p] -= len(m.data)
 			l.total -= len(m.data)
+			if l.leaves[p][m.rp]--; l.leaves[p][m.rp] == 0 {
+				delete(l.leaves[p], m.rp)
+			}
 		}
 		if len(keep) == 0 {
 			delete(l.peers, p)
 			delete(l.bytes, p)
+			delete(l.leaves, p)
 		} else {
 			l.peers[p] = keep
 		}
