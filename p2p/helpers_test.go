@@ -352,6 +352,9 @@ func newRawPeer(t testing.TB) *rawPeer {
 		pubsub.WithMessageIdFn(messageID),
 		pubsub.WithFloodPublish(true),
 		pubsub.WithPeerExchange(false),
+		// A test sends bursts (50 messages at once): the library's queue of
+		// 32 RPCs per peer dropped the overflow at this sender.
+		pubsub.WithPeerOutboundQueueSize(1024),
 	)
 	if err != nil {
 		t.Fatal(err)
