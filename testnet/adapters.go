@@ -1,9 +1,11 @@
 package testnet
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -117,6 +119,9 @@ type netView struct {
 
 	mu     sync.Mutex
 	active map[types.Hash]bool
+	// number is the number of the newest active leaf: a block the chain
+	// holds above it is imported but not activated yet (KnownBlock).
+	number types.BlockNumber
 	// windows are the active leaves' allowed relay parents, computed once
 	// per leaf (AllowedRelayParent); a leaf's entry goes with the leaf.
 	windows map[types.Hash]map[types.Hash]relayParentEntry
@@ -136,9 +141,13 @@ func newNetView(g *Genesis, chain *Chain) *netView {
 }
 
 func (v *netView) setLeaf(leaf, old types.Hash) {
+	h, _, err := v.chain.HeaderAndState(leaf)
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	v.active[leaf] = true
+	if err == nil {
+		v.number = h.Number
+	}
 	if !old.IsZero() {
 		delete(v.active, old)
 		delete(v.windows, old)
@@ -159,9 +168,23 @@ func (v *netView) Leaf(rp types.Hash) (p2p.LeafInfo, bool) {
 	return p2p.LeafInfo{}, false
 }
 
-// KnownBlock (p2p.KnownBlocks): a block the node has imported is a leaf
-// it passed, which will not come back, so gossip for it is not parked.
-func (v *netView) KnownBlock(h types.Hash) bool { return v.chain.Has(h) }
+// KnownBlock (p2p.KnownBlocks): a block the node has imported and its
+// view has moved on from (a leaf it passed, an ancestor, a fork's block
+// no higher than the leaf) will not become a leaf, so gossip for it is
+// late and not parked. A block above the active leaf is the one the node
+// has just imported and is about to activate (Node.activate follows the
+// import): gossip for it is early, so it is parked and replayed by
+// LeafActivated; were it dropped as late, gossipsub, which marks a
+// message seen before validation, would drop every other copy too.
+func (v *netView) KnownBlock(h types.Hash) bool {
+	hdr, _, err := v.chain.HeaderAndState(h)
+	if err != nil {
+		return false
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return hdr.Number <= v.number
+}
 
 // BackingGroup: nodes gossip one vote each (the testnet has no statement
 // distribution), and the backing pool merges them, so one valid vote is
@@ -207,7 +230,16 @@ type pooled struct {
 	cand  types.BackedCandidate
 	core  types.CoreIndex
 	votes map[int]types.ValidityAttestation
+	// group is the size of the candidate's backing group.
+	group int
 	fed   bool
+}
+
+// resolved is a merged candidate ready for the provisioner, with the
+// relay parent it was gossiped for.
+type resolved struct {
+	rp   types.Hash
+	cand *provisioner.BackedCandidate
 }
 
 func newBackingPool(g *Genesis, chain *Chain) *backingPool {
@@ -239,7 +271,7 @@ func (b *backingPool) prune(types.Hash) {
 }
 
 // add records the votes of c and returns the merged candidate when it has
-// just reached the minimum.
+// reached the minimum and its validation data is known (merge), once.
 func (b *backingPool) add(rp types.Hash, c *types.BackedCandidate) *provisioner.BackedCandidate {
 	bits, core, ok := types.ExtractCoreIndex(c.ValidatorIndices)
 	if !ok || int(core) >= b.g.Cores {
@@ -263,7 +295,7 @@ func (b *backingPool) add(rp types.Hash, c *types.BackedCandidate) *provisioner.
 	}
 	p := pool[hash]
 	if p == nil {
-		p = &pooled{cand: *c, core: core, votes: map[int]types.ValidityAttestation{}}
+		p = &pooled{cand: *c, core: core, votes: map[int]types.ValidityAttestation{}, group: len(group)}
 		pool[hash] = p
 	}
 	vote := 0
@@ -275,16 +307,51 @@ func (b *backingPool) add(rp types.Hash, c *types.BackedCandidate) *provisioner.
 			vote++
 		}
 	}
-	if p.fed || len(p.votes) < min(b.g.rt.MinimumBackingVotes(), len(group)) {
+	return b.merge(p)
+}
+
+// merge is p's merged candidate, once, when it has the minimum of votes
+// and its validation data is known. The votes can come before this node
+// has imported the leaf the collator built on (gossip outruns the block's
+// announcement and import, and the relay parent, an ancestor of that
+// leaf, is already known here): the parent head is then the head of a
+// candidate this node's chain does not hold yet, and the provisioner
+// would discard a candidate without validation data for good. Such a
+// candidate waits in the pool unfed; resolve feeds it once the leaf is
+// imported. Called with b.mu held.
+func (b *backingPool) merge(p *pooled) *provisioner.BackedCandidate {
+	if p.fed || len(p.votes) < min(b.g.rt.MinimumBackingVotes(), p.group) {
+		return nil
+	}
+	pvd := b.pvdFor(&p.cand)
+	if pvd == nil {
 		return nil
 	}
 	p.fed = true
-	cand := &Candidate{Core: core, Receipt: c.Candidate}
-	merged, err := Backed(cand, len(group), p.votes)
+	merged, err := Backed(&Candidate{Core: p.core, Receipt: p.cand.Candidate}, p.group, p.votes)
 	if err != nil {
 		return nil
 	}
-	return &provisioner.BackedCandidate{Candidate: merged, ValidationData: b.pvdFor(rp, c)}
+	return &provisioner.BackedCandidate{Candidate: merged, ValidationData: pvd}
+}
+
+// resolve returns the pooled candidates that have their votes but waited
+// for their validation data and now have it (the node calls it when it
+// imports a new best block), each once, in a stable order.
+func (b *backingPool) resolve() []resolved {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	byHash := func(x, y types.Hash) int { return bytes.Compare(x[:], y[:]) }
+	var out []resolved
+	for _, rp := range slices.SortedFunc(maps.Keys(b.pools), byHash) {
+		pool := b.pools[rp]
+		for _, h := range slices.SortedFunc(maps.Keys(pool), byHash) {
+			if full := b.merge(pool[h]); full != nil {
+				out = append(out, resolved{rp: rp, cand: full})
+			}
+		}
+	}
+	return out
 }
 
 // pvdFor finds the validation data of a candidate: the collator built on
@@ -293,7 +360,7 @@ func (b *backingPool) add(rp types.Hash, c *types.BackedCandidate) *provisioner.
 // scaling: fewer times than the para has cores), at the descriptor's
 // relay parent. The heads of the best block and its ancestors back to the
 // relay parent are tried.
-func (b *backingPool) pvdFor(_ types.Hash, c *types.BackedCandidate) *provisioner.PersistedValidationData {
+func (b *backingPool) pvdFor(c *types.BackedCandidate) *provisioner.PersistedValidationData {
 	d := &c.Candidate.Descriptor
 	rp, _, err := b.chain.HeaderAndState(d.RelayParent)
 	if err != nil {

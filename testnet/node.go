@@ -346,6 +346,13 @@ func (n *Node) activate(leaf types.Hash, h types.Header, old types.Hash) {
 		n.net.PruneRelayParent(old)
 		n.backing.prune(old)
 	}
+	// Candidates whose votes came before the leaf they build on was
+	// imported here could not be given their validation data then: the
+	// leaf may be that one.
+	for _, r := range n.backing.resolve() {
+		n.countHeld(leaf, kindCandidate)
+		n.prov.feed(r.rp, r.cand)
+	}
 }
 
 func (n *Node) importAnnouncement(ctx context.Context, a *p2p.BlockAnnouncement) {
