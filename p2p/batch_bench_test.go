@@ -41,13 +41,13 @@ type burstMode struct {
 //     runs it (the difference is what fresh goroutines cost: their stacks
 //     have to grow for the arithmetic, see reserveStack);
 //   - "pool": the batcher's GOMAXPROCS workers verifying one signature at
-//     a time (BatchMax 1): each validator prepares its signature (s, R,
-//     challenge) and a worker runs the single-signature multiplication;
+//     a time (BatchMax 1);
 //   - "batch": the node's defaults (defaultBatchMax, defaultBatchWait):
-//     validators prepare their signatures, a collector forms batches of up
-//     to 512 for up to 3 ms while the burst goes on, and the GOMAXPROCS
-//     workers run nothing but the batch equation, the burst's last batch
-//     shared out among them.
+//     validators check what costs no arithmetic and queue the signatures,
+//     a collector forms batches of up to 512 for up to 3 ms while the
+//     burst goes on, and the GOMAXPROCS workers prepare them (s, R,
+//     challenge) and run the batch equation, the burst's last batch shared
+//     out among them.
 //
 // Metrics: ns per message of each mode and its throughput relative to
 // go-schnorrkel over all rounds ("<mode>-x"; the targets are 2.0

@@ -585,17 +585,25 @@ func TestBatchedGossipEndToEnd(t *testing.T) {
 	}
 }
 
-// TestMalformedSignatureNotQueued: a signature that cannot be valid (no
-// marker bit, R not a canonical encoding) is judged by its own validator
-// without a batch, even with the workers stopped, and makes its sender a
-// suspect; a well-formed one from another peer still goes to the queue.
+// TestMalformedSignatureNotQueued: a signature whose form cannot be valid
+// (no marker bit, a non-canonical s) is judged by its own validator without
+// a batch, even with the workers stopped, and makes its sender a suspect;
+// a well-formed one from another peer still goes to the queue. An R that is
+// not a canonical encoding takes arithmetic to find: the worker that
+// prepares it finds it, answers false for it without the equation, and
+// makes its sender a suspect too.
 func TestMalformedSignatureNotQueued(t *testing.T) {
 	f := testFixture(t)
 	leaf := leafHash(1)
 	v := newBatchValidators(t, newFakeChain(f, leaf), 1, 256) // not started yet
 	noMarker := f.bitfield(leaf, 0, "10000")
 	noMarker.Bitfield.Signature[63] &^= 0x80
-	badR := f.backed(leaf, 0, 2)
+	bigS := f.backed(leaf, 0, 2)
+	// s = l, the group order: one past the largest canonical scalar.
+	copy(bigS.Candidate.ValidityVotes[1].Signature[32:], []byte{
+		0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9, 0xde, 0x14,
+		0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10 | 0x80})
+	badR := f.backed(leaf, 1, 2)
 	// R = 2^255 - 19, a non-canonical encoding of 0.
 	r := badR.Candidate.ValidityVotes[1].Signature[:32]
 	for i := range r {
@@ -606,7 +614,7 @@ func TestMalformedSignatureNotQueued(t *testing.T) {
 	defer cancel()
 	for _, m := range []batchMsg{
 		{name: "bitfield without marker", kind: KindBitfield, from: "m", data: types.Encode(&noMarker)},
-		{name: "vote with a non-canonical R", kind: KindBackedCandidate, from: "r", data: types.Encode(&badR)},
+		{name: "vote with a non-canonical s", kind: KindBackedCandidate, from: "s", data: types.Encode(&bigS)},
 	} {
 		if got := v.judge(ctx, m); got != (verdictOf{Reject, ReasonBadSignature}) {
 			t.Fatalf("%s: %v/%q, want reject/%s", m.name, got.res, got.reason, ReasonBadSignature)
@@ -632,6 +640,18 @@ func TestMalformedSignatureNotQueued(t *testing.T) {
 	}
 	if n, sum := histogramValue(t, v.m.batchSize); n != 1 || sum != 1 {
 		t.Fatalf("%d batches of %v signatures, want 1 of 1", n, sum)
+	}
+	bad := batchMsg{name: "vote with a non-canonical R", kind: KindBackedCandidate, from: "r", data: types.Encode(&badR)}
+	if got := v.judge(ctx, bad); got != (verdictOf{Reject, ReasonBadSignature}) {
+		t.Fatalf("%s: %v/%q, want reject/%s", bad.name, got.res, got.reason, ReasonBadSignature)
+	}
+	if !v.batch.suspect(bad.from) {
+		t.Fatalf("%s: sender not a suspect", bad.name)
+	}
+	// Its first vote was prepared and checked alone; the second never
+	// reached the arithmetic.
+	if n, sum := histogramValue(t, v.m.batchSize); n != 2 || sum != 2 {
+		t.Fatalf("%d batches of %v signatures, want 2 of 2 in all", n, sum)
 	}
 }
 

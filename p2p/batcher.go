@@ -21,28 +21,31 @@ import (
 // batch equation (types.BatchVerifier) checks 512 signatures for well
 // under half the multiplication work of 512 single checks, so the
 // bitfield and backed-candidate validators do every cheap check
-// themselves, prepare their signatures (decode s, decompress R, hash the
-// challenge: the per-signature part, a fifth of a single check, done on
-// as many goroutines as there are messages) and hand only the prepared
-// signatures to a sigBatcher, whose workers run nothing but the equation
-// over whatever is queued and answer each validator with exact
-// per-signature results. Verdicts are therefore the same as with inline
-// verification; only who does the arithmetic changes.
+// themselves and hand the signatures to a sigBatcher, whose workers
+// prepare them (decode s, decompress R, hash the challenge: the
+// per-signature part, a fifth of a single check), run the equation over
+// whatever is queued and answer each validator with exact per-signature
+// results. Verdicts are therefore the same as with inline verification;
+// only who does the arithmetic changes. The arithmetic stays on the
+// workers, whose stacks have grown once for it: a validator runs on a
+// fresh goroutine with a small stack, which the field arithmetic would
+// have to grow (copying it twice or three times) for every message.
 //
 // What batching may not do is make a validator wait without bound or let a
 // bad peer slow everybody: a lone request outside a burst is verified at
 // once; a batch waits for more at most BatchWait after its first request
 // (and only during a burst, or when it found others queued, and only
-// while requests keep coming or are being prepared); a signature that
-// cannot be valid (no marker bit, non-canonical s or R) is answered by its
-// own validator without queuing; a full queue, a stopped batcher or a
+// while requests keep coming or are being prepared); a signature whose
+// form cannot be valid (no marker bit, non-canonical s) is answered by its
+// own validator without queuing, and one whose R is no canonical encoding
+// by the worker that prepares it, without the equation; a full queue, a stopped batcher or a
 // sender that recently sent a bad signature means the validator verifies
 // on its own goroutine; and a validator waits for its answer no longer
 // than the validation context allows (then the message is ignored, never
 // rejected: nothing was proven against it).
 
 // sigItem is one signature to check: what types.PublicKey.Verify takes,
-// and, once prepare succeeded, its types.PreparedSignature.
+// and, once a worker's prepare succeeded, its types.PreparedSignature.
 type sigItem struct {
 	key     *types.PublicKey // nil: a key that does not parse, so invalid
 	payload []byte
@@ -65,6 +68,9 @@ type sigRequest struct {
 	// answer without waiting, even for a validator that gave up.
 	res chan []bool
 	at  time.Time // when queued
+	// prepared is how many items, from the first, a worker prepared: up
+	// to the first that cannot be valid.
+	prepared int
 	// burst says the request before it came less than the batch wait
 	// earlier: more are probably on their way.
 	burst bool
@@ -115,7 +121,7 @@ type sigBatcher struct {
 
 	// lastAt is when the last request was queued (unix ns).
 	lastAt atomic.Int64
-	// preparing counts the validators preparing signatures to queue.
+	// preparing counts the validators preparing requests to queue.
 	preparing atomic.Int64
 
 	smu      sync.Mutex
@@ -212,17 +218,29 @@ func (b *sigBatcher) verify(ctx context.Context, from peer.ID, items []sigItem) 
 		b.m.sigInline[inlineSuspect].Inc()
 		return verifyInline(items), true
 	}
-	// The per-signature work is done here, on as many goroutines as
-	// there are messages, so that a worker only runs the equation.
 	// preparing tells the collector that more are on their way.
 	b.preparing.Add(1)
-	if bad := prepareItems(items); bad < len(items) {
+	if bad := malformedItem(items); bad < len(items) {
 		// It can never verify: no batch needs to hear of it.
 		b.preparing.Add(-1)
 		b.markSuspect(from)
-		return verifyPrepared(items[:bad], len(items)), true
+		valid := make([]bool, len(items))
+		copy(valid, verifyInline(items[:bad]))
+		return valid, true
 	}
 	return b.enqueue(ctx, from, items)
+}
+
+// malformedItem returns the index of the first item that fails the checks
+// that cost no arithmetic (a key that did not parse, a signature's form),
+// len(items) when none does.
+func malformedItem(items []sigItem) int {
+	for i := range items {
+		if items[i].key == nil || types.CheckSignatureForm(&items[i].sig) != nil {
+			return i
+		}
+	}
+	return len(items)
 }
 
 // prepareItems prepares items in order up to the first that cannot be
@@ -236,8 +254,8 @@ func prepareItems(items []sigItem) int {
 	return len(items)
 }
 
-// enqueue queues prepared items (the validator counted in preparing) and
-// waits for their results, as verify.
+// enqueue queues items (the validator counted in preparing) and waits
+// for their results, as verify.
 func (b *sigBatcher) enqueue(ctx context.Context, from peer.ID, items []sigItem) (valid []bool, ok bool) {
 	now := time.Now()
 	req := reqPool.Get().(*sigRequest)
@@ -254,7 +272,7 @@ func (b *sigBatcher) enqueue(ctx context.Context, from peer.ID, items []sigItem)
 		*req = sigRequest{res: req.res} // never sent: nobody else has it
 		reqPool.Put(req)
 		b.m.sigInline[inlineFull].Inc()
-		return verifyPrepared(items, len(items)), true
+		return verifyInline(items), true
 	}
 	select {
 	case valid = <-req.res:
@@ -270,7 +288,7 @@ func (b *sigBatcher) enqueue(ctx context.Context, from peer.ID, items []sigItem)
 	case <-b.ctx.Done():
 		// Stopped with the request queued: no worker may ever take it.
 		b.m.sigInline[inlineStopped].Inc()
-		return verifyPrepared(items, len(items)), true
+		return verifyInline(items), true
 	}
 }
 
@@ -282,20 +300,6 @@ func verifyInline(items []sigItem) []bool {
 	valid := make([]bool, len(items))
 	for i, it := range items {
 		if it.key == nil || !it.key.Verify(it.payload, it.sig) {
-			break
-		}
-		valid[i] = true
-	}
-	return valid
-}
-
-// verifyPrepared is verifyInline for items whose signatures are prepared,
-// reusing that work, with n results: the items past the prepared ones
-// read false (the first of them failed preparation).
-func verifyPrepared(items []sigItem, n int) []bool {
-	valid := make([]bool, n)
-	for i := range items {
-		if !items[i].ps.Verify() {
 			break
 		}
 		valid[i] = true
@@ -421,7 +425,8 @@ func (c *collection) add(r *sigRequest) bool {
 // taking the burst for over (if no validator is preparing one), and how
 // often a collector that waits looks at the queue. A burst that keeps the
 // cores busy queues a request every few microseconds, and a validator
-// prepares its own in about ten.
+// prepares its own (decoding the message, building the signing payload)
+// in a few.
 const quietGap = 100 * time.Microsecond
 
 // drain adds what is queued to the batch, until it is full; it returns
@@ -558,25 +563,33 @@ func splitPoint(batch []*sigRequest, n, parts int) (k, kn int) {
 	return 0, 0
 }
 
-// run verifies a batch of prepared signatures and answers every request.
+// run prepares and verifies a batch of signatures and answers every
+// request. An item that cannot be valid (R not a canonical encoding) and
+// the request's items after it are false without arithmetic, as
+// verifyInline would have them.
 func (b *sigBatcher) run(bv *types.BatchVerifier, batch []*sigRequest) {
+	now := time.Now()
 	n := 0
 	for _, r := range batch {
-		n += len(r.items)
-	}
-	now := time.Now()
-	for _, r := range batch {
 		b.m.queueWait.Observe(now.Sub(r.at).Seconds())
+		r.prepared = prepareItems(r.items)
+		n += r.prepared
 	}
 	b.m.batchSize.Observe(float64(n))
 	var valid []bool
-	if n == 1 {
+	switch n {
+	case 0:
+	case 1:
 		// The batch equation costs more than a single check for one item.
-		valid = []bool{batch[0].items[0].ps.Verify()}
-	} else {
+		for _, r := range batch {
+			if r.prepared == 1 {
+				valid = []bool{r.items[0].ps.Verify()}
+			}
+		}
+	default:
 		bv.Reset()
 		for _, r := range batch {
-			for i := range r.items {
+			for i := range r.items[:r.prepared] {
 				bv.AddPrepared(&r.items[i].ps)
 			}
 		}
@@ -588,8 +601,12 @@ func (b *sigBatcher) run(bv *types.BatchVerifier, batch []*sigRequest) {
 	}
 	lo := 0
 	for _, r := range batch {
-		hi := lo + len(r.items)
+		hi := lo + r.prepared
 		res := valid[lo:hi:hi]
+		if r.prepared < len(r.items) {
+			res = make([]bool, len(r.items))
+			copy(res, valid[lo:hi])
+		}
 		if slices.Contains(res, false) {
 			b.markSuspect(r.from)
 		}

@@ -1,6 +1,7 @@
 package p2p
 
 import (
+	"encoding/binary"
 	"sync"
 	"time"
 
@@ -23,6 +24,20 @@ import (
 // writer when a Write flushes, the timer's goroutine when the delay runs
 // out. A failed flush resets the stream and the error comes back from the
 // next Write, which gossipsub answers by dropping the stream.
+//
+// Frames that hold nothing but published messages are also merged: an RPC
+// is a protobuf message, and the bodies of two RPCs whose only fields are
+// `publish` entries, concatenated, are the body of one RPC with both
+// lists. Gossipsub writes one frame (a varint length and an RPC) per Write,
+// and a burst is mostly such frames (each message relayed alone), which
+// the receiver would otherwise read, decode, check its sender's score
+// for and hand to its event loop one by one. Consecutive publish-only
+// frames in the buffer become one frame, in order, with a minimal length
+// prefix (as every libp2p implementation expects); any other frame
+// (subscriptions, control, anything not a well-formed frame) ends the
+// merged one and goes out as it came. A merged frame stays under the
+// buffer's limit (32 KiB), far below any receiver's frame limit (a
+// stranger's is 64 KiB).
 //
 // Write deadlines bound the flushes. gossipsub sets one (30 s on) before
 // every Write, and setting a yamux deadline costs a timer, so a later
@@ -85,9 +100,12 @@ type coalescingStream struct {
 	// wmu is held by whoever writes to the stream. Lock order: wmu, mu.
 	wmu sync.Mutex
 
-	mu    sync.Mutex
-	buf   *[]byte // pending bytes; nil when none
-	armed bool    // a delayed flush is due
+	mu  sync.Mutex
+	buf *[]byte // pending bytes; nil when none
+	// group is where the open merged frame starts in buf (mergePrefix
+	// bytes reserved for its length, then the bodies), -1 when none.
+	group int
+	armed bool // a delayed flush is due
 	timer flushTimer
 	err   error // sticky: every later Write fails with it
 	shut  bool  // closed for writing: Writes go straight through
@@ -96,7 +114,53 @@ type coalescingStream struct {
 }
 
 func newCoalescingStream(s network.Stream, limit int, delay time.Duration, after afterFunc) *coalescingStream {
-	return &coalescingStream{Stream: s, limit: limit, delay: delay, after: after}
+	return &coalescingStream{Stream: s, limit: limit, delay: delay, after: after, group: -1}
+}
+
+// mergePrefix is the room a merged frame's length takes while it is
+// open: a varint of three bytes holds any length under 2 MiB.
+const mergePrefix = 3
+
+// publishTag is the protobuf key of RPC.publish (field 2, length-
+// delimited).
+const publishTag = 2<<3 | 2
+
+// publishOnly returns the body of b when b is exactly one frame whose RPC
+// holds only publish entries (and at least one).
+func publishOnly(b []byte) ([]byte, bool) {
+	n, pl := binary.Uvarint(b)
+	if pl <= 0 || n == 0 || n != uint64(len(b)-pl) {
+		return nil, false
+	}
+	body := b[pl:]
+	for i := 0; i < len(body); {
+		if body[i] != publishTag {
+			return nil, false
+		}
+		i++
+		l, k := binary.Uvarint(body[i:])
+		if k <= 0 || l > uint64(len(body)-i-k) {
+			return nil, false
+		}
+		i += k + int(l)
+	}
+	return body, true
+}
+
+// closeGroupLocked gives the open merged frame its minimal length prefix.
+// Callers hold mu.
+func (c *coalescingStream) closeGroupLocked() {
+	if c.group < 0 {
+		return
+	}
+	b := *c.buf
+	start := c.group + mergePrefix
+	var pre [binary.MaxVarintLen64]byte
+	pl := binary.PutUvarint(pre[:], uint64(len(b)-start))
+	copy(b[c.group+pl:], b[start:])
+	copy(b[c.group:], pre[:pl])
+	*c.buf = b[:len(b)-(mergePrefix-pl)]
+	c.group = -1
 }
 
 // Write buffers b, or, when the buffer cannot take it, flushes and then
@@ -170,7 +234,8 @@ func (c *coalescingStream) applyDeadline() {
 	}
 }
 
-// appendLocked adds b to the buffer if it fits, arming the delayed flush
+// appendLocked adds b to the buffer if it fits (merged into the open
+// frame when both hold only published messages), arming the delayed flush
 // for a first byte. Callers hold mu.
 func (c *coalescingStream) appendLocked(b []byte) bool {
 	if len(b) == 0 {
@@ -180,13 +245,31 @@ func (c *coalescingStream) appendLocked(b []byte) bool {
 	if c.buf != nil {
 		have = len(*c.buf)
 	}
-	if have+len(b) > c.limit {
+	body, merge := publishOnly(b)
+	need := len(b)
+	switch {
+	case merge && c.group >= 0:
+		need = len(body)
+	case merge:
+		need = mergePrefix + len(body)
+	}
+	if have+need > c.limit {
 		return false
 	}
 	if c.buf == nil {
 		c.buf = coalesceBufs.Get().(*[]byte)
 	}
-	*c.buf = append(*c.buf, b...)
+	switch {
+	case !merge:
+		c.closeGroupLocked()
+		*c.buf = append(*c.buf, b...)
+	default:
+		if c.group < 0 {
+			c.group = len(*c.buf)
+			*c.buf = append(*c.buf, make([]byte, mergePrefix)...)
+		}
+		*c.buf = append(*c.buf, body...)
+	}
 	if !c.armed {
 		c.armed = true
 		if c.timer == nil {
@@ -236,6 +319,9 @@ func (c *coalescingStream) flushOwned() error {
 
 // takeLocked detaches the pending bytes and disarms the delayed flush.
 func (c *coalescingStream) takeLocked() *[]byte {
+	if c.buf != nil {
+		c.closeGroupLocked()
+	}
 	buf := c.buf
 	c.buf = nil
 	if c.armed {

@@ -9,17 +9,21 @@ import (
 	"io"
 	"math/rand"
 	"os"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/libp2p/go-libp2p"
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	pb "github.com/libp2p/go-libp2p-pubsub/pb"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/p2p/muxer/yamux"
 	"github.com/libp2p/go-libp2p/p2p/security/noise"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
+	"google.golang.org/protobuf/proto"
 )
 
 // memStream is the stream under a coalescingStream: it records every
@@ -605,4 +609,172 @@ func TestCoalesceGuardedHostNewStream(t *testing.T) {
 		t.Fatal("a non-gossip stream is coalesced")
 	}
 	_ = o.Reset()
+}
+
+// rpcFrame is what gossipsub writes for rpc: a varint length and the
+// RPC's protobuf encoding.
+func rpcFrame(t testing.TB, rpc *pb.RPC) []byte {
+	t.Helper()
+	body, err := proto.Marshal(rpc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return append(binary.AppendUvarint(nil, uint64(len(body))), body...)
+}
+
+func publishRPC(msgs ...string) *pb.RPC {
+	rpc := &pb.RPC{}
+	for _, m := range msgs {
+		topic := "t/" + m
+		rpc.Publish = append(rpc.Publish, &pb.Message{Topic: &topic, Data: append([]byte("data of "+m), bytes.Repeat([]byte{'.'}, 100)...)})
+	}
+	return rpc
+}
+
+func TestPublishOnly(t *testing.T) {
+	one := rpcFrame(t, publishRPC("a"))
+	two := rpcFrame(t, publishRPC("a", "b"))
+	sub := true
+	topic := "x"
+	subs := rpcFrame(t, &pb.RPC{Subscriptions: []*pb.RPC_SubOpts{{Subscribe: &sub, Topicid: &topic}}})
+	mixed := rpcFrame(t, &pb.RPC{Publish: publishRPC("a").Publish, Control: &pb.ControlMessage{Graft: []*pb.ControlGraft{{TopicID: &topic}}}})
+	tests := []struct {
+		name string
+		b    []byte
+		want bool
+	}{
+		{"one message", one, true},
+		{"two messages", two, true},
+		{"subscriptions", subs, false},
+		{"publish and control", mixed, false},
+		{"empty frame", []byte{0}, false},
+		{"no frame", nil, false},
+		{"trailing byte", append(bytes.Clone(one), 0x12), false},
+		{"short body", one[:len(one)-1], false},
+		{"entry longer than the body", []byte{3, publishTag, 5, 0}, false},
+		{"entry length overflows", []byte{12, publishTag, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01, 0}, false},
+		{"two frames in one write", append(bytes.Clone(one), one...), false},
+	}
+	for _, tc := range tests {
+		body, ok := publishOnly(tc.b)
+		if ok != tc.want {
+			t.Errorf("%s: publishOnly = %v, want %v", tc.name, ok, tc.want)
+			continue
+		}
+		if ok && !bytes.Equal(body, tc.b[len(tc.b)-len(body):]) {
+			t.Errorf("%s: body is not the frame's tail", tc.name)
+		}
+	}
+}
+
+// TestCoalesceMergesPublishFrames: consecutive frames of published
+// messages leave as one frame holding them all, in order and byte for byte
+// the encoding of one RPC with the whole list; a frame of another kind
+// ends the merged one and goes out unchanged, between its neighbours.
+func TestCoalesceMergesPublishFrames(t *testing.T) {
+	c, m, _ := newTestCoalescer(coalesceLimit)
+	sub := true
+	topic := "x"
+	subs := &pb.RPC{Subscriptions: []*pb.RPC_SubOpts{{Subscribe: &sub, Topicid: &topic}}}
+	var names []string
+	for i := range 200 { // 150 messages of about 120 bytes: a 3-byte prefix
+		names = append(names, fmt.Sprintf("m%03d", i))
+	}
+	for _, n := range names[:150] {
+		mustWrite(t, c, rpcFrame(t, publishRPC(n)))
+	}
+	mustWrite(t, c, rpcFrame(t, subs))
+	mustWrite(t, c, rpcFrame(t, publishRPC(names[150:152]...)))
+	for _, n := range names[152:] {
+		mustWrite(t, c, rpcFrame(t, publishRPC(n)))
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	want := rpcFrame(t, publishRPC(names[:150]...))
+	if n, _ := binary.Uvarint(want); n < 1<<14 {
+		t.Fatalf("the merged frame is %d bytes: too short to test a 3-byte prefix", n)
+	}
+	want = append(want, rpcFrame(t, subs)...)
+	want = append(want, rpcFrame(t, publishRPC(names[150:]...))...)
+	if got := m.delivered(); !bytes.Equal(got, want) {
+		t.Fatalf("delivered %d bytes, want %d: not the three frames expected", len(got), len(want))
+	}
+	// A lone frame goes out as it came, with its own minimal prefix.
+	c, m, clk := newTestCoalescer(coalesceLimit)
+	f := rpcFrame(t, publishRPC("alone"))
+	mustWrite(t, c, f)
+	clk.fire()
+	if got := m.delivered(); !bytes.Equal(got, f) {
+		t.Fatalf("a lone frame became %x, want %x", got, f)
+	}
+}
+
+// TestCoalesceMergedFramesDecode: any mix of publish frames, other frames
+// and stray bytes written through a coalescer with a small limit reads
+// back, frame by frame, as the same messages in the same order.
+func TestCoalesceMergedFramesDecode(t *testing.T) {
+	const limit = 2048
+	c, m, clk := newTestCoalescer(limit)
+	rng := rand.New(rand.NewSource(7))
+	var want []string // published message topics, in order
+	for i := range 3000 {
+		switch r := rng.Intn(10); {
+		case r < 8:
+			k := 1 + rng.Intn(3)
+			var ns []string
+			for j := range k {
+				ns = append(ns, fmt.Sprintf("%d.%d", i, j))
+			}
+			want = append(want, ns...)
+			mustWrite(t, c, rpcFrame(t, publishRPC(ns...)))
+		case r < 9:
+			topic := fmt.Sprintf("graft %d", i)
+			mustWrite(t, c, rpcFrame(t, &pb.RPC{Control: &pb.ControlMessage{Graft: []*pb.ControlGraft{{TopicID: &topic}}}}))
+		default:
+			// A message too large to buffer goes straight through.
+			n := fmt.Sprintf("%d.big", i)
+			rpc := publishRPC(n)
+			rpc.Publish[0].Data = bytes.Repeat([]byte{1}, limit)
+			want = append(want, n)
+			mustWrite(t, c, rpcFrame(t, rpc))
+		}
+		if rng.Intn(40) == 0 {
+			clk.fire()
+		}
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	got, frames := decodeFrames(t, m.delivered())
+	if !slices.Equal(got, want) {
+		t.Fatalf("read back %d messages, want %d in the same order", len(got), len(want))
+	}
+	writes, _, _ := m.snapshot()
+	t.Logf("%d messages in %d frames, %d stream writes", len(want), frames, len(writes))
+	if frames*2 > len(want) {
+		t.Errorf("%d messages in %d frames: not merged", len(want), frames)
+	}
+}
+
+// decodeFrames reads varint-delimited RPCs as gossipsub does and returns
+// the topics of their published messages, in order, and the frame count.
+func decodeFrames(t *testing.T, b []byte) (topics []string, frames int) {
+	t.Helper()
+	for len(b) > 0 {
+		n, pl := binary.Uvarint(b)
+		if pl <= 0 || uint64(len(b)-pl) < n {
+			t.Fatalf("frame %d: bad length prefix", frames)
+		}
+		var rpc pb.RPC
+		if err := proto.Unmarshal(b[pl:pl+int(n)], &rpc); err != nil {
+			t.Fatalf("frame %d: %v", frames, err)
+		}
+		for _, m := range rpc.Publish {
+			topics = append(topics, strings.TrimPrefix(m.GetTopic(), "t/"))
+		}
+		b = b[pl+int(n):]
+		frames++
+	}
+	return topics, frames
 }

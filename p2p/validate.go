@@ -182,38 +182,26 @@ func (v *validators) verifySigs(ctx context.Context, from peer.ID, items []sigIt
 // verification that is three copies, which cost about a tenth of the
 // verification under a burst. reserveStack grows it in one step, from the
 // validator's first frame, where the copy is cheapest.
-const (
-	stackVerify  = 12 << 10 // a single verification: 16 KiB in all
-	stackPrepare = 5 << 10  // preparing signatures for a batch: 8 KiB in all
-)
+// stackVerify is what a single verification needs: 16 KiB in all.
+const stackVerify = 12 << 10
 
 // reserveStack makes room on the stack for what a message of kind k from
-// from will need: preparing its signatures when they go to the batcher,
-// verifying them otherwise. Other kinds need no reserve.
+// from will need: verifying its signatures here. Other kinds, and
+// signatures that go to the batcher (whose workers do the arithmetic on
+// their own, long grown stacks), need no reserve.
 func (v *validators) reserveStack(k Kind, from peer.ID) {
-	switch {
-	case k != KindBitfield && k != KindBackedCandidate:
-	case from == v.self || v.batch == nil:
+	if (k == KindBitfield || k == KindBackedCandidate) && (from == v.self || v.batch == nil) {
 		reserve12K()
-	default:
-		reserve5K()
 	}
 }
 
-// stackIdx is always 0; the compiler cannot tell, so it keeps the arrays
+// stackIdx is always 0; the compiler cannot tell, so it keeps the array
 // below whole on the stack.
 var stackIdx int
 
 //go:noinline
 func reserve12K() byte {
 	var buf [stackVerify]byte
-	buf[stackIdx] = 1
-	return buf[stackIdx]
-}
-
-//go:noinline
-func reserve5K() byte {
-	var buf [stackPrepare]byte
 	buf[stackIdx] = 1
 	return buf[stackIdx]
 }

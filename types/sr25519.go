@@ -274,20 +274,9 @@ func (ps *PreparedSignature) Prepare(key *PublicKey, payload []byte, sig *[64]by
 // left with a nil key (invalid).
 func (ps *PreparedSignature) prepare(key *PublicKey, payload []byte, sig *[64]byte) error {
 	ps.key = nil
-	// schnorrkel's Signature::from_bytes: the marker bit tells a 0.8+
-	// signature from the older "deprecated" form, which Substrate's verify
-	// rejects; s must be canonical (below the group order).
-	if sig[63]&0x80 == 0 {
-		return fmt.Errorf("%w: malformed: marker bit not set (not a schnorrkel 0.8+ signature)", ErrInvalidSignature)
-	}
-	var sb [32]byte
-	copy(sb[:], sig[32:])
-	sb[31] &= 0x7f
-	// ScMinimalVartime is the exact s < l test (what SetCanonicalBytes
-	// checks by reducing s, at a tenth of a verification's cost); below l,
-	// the bits are the scalar.
-	if !scalar.ScMinimalVartime(sb[:]) {
-		return fmt.Errorf("%w: malformed: non-canonical s", ErrInvalidSignature)
+	sb, err := sigScalarBytes(sig)
+	if err != nil {
+		return err
 	}
 	if _, err := ps.s.SetBits(sb[:]); err != nil {
 		panic("types: decoding s: " + err.Error()) // only for a wrong length
@@ -303,10 +292,38 @@ func (ps *PreparedSignature) prepare(key *PublicKey, payload []byte, sig *[64]by
 	return nil
 }
 
+// CheckSignatureForm reports, for a fraction of a microsecond, whether
+// sig is malformed in a way no key or payload can mend: the marker bit of
+// a schnorrkel 0.8+ signature is missing, or s is not canonical. nil does
+// not mean valid (R may still fail to decompress, the equation to hold);
+// an error wraps ErrInvalidSignature, as Prepare's would.
+func CheckSignatureForm(sig *[64]byte) error {
+	_, err := sigScalarBytes(sig)
+	return err
+}
+
+// sigScalarBytes returns s's bytes from sig after schnorrkel's
+// Signature::from_bytes checks: the marker bit tells a 0.8+ signature
+// from the older "deprecated" form, which Substrate's verify rejects; s
+// must be canonical (below the group order).
+func sigScalarBytes(sig *[64]byte) (sb [32]byte, err error) {
+	if sig[63]&0x80 == 0 {
+		return sb, fmt.Errorf("%w: malformed: marker bit not set (not a schnorrkel 0.8+ signature)", ErrInvalidSignature)
+	}
+	copy(sb[:], sig[32:])
+	sb[31] &= 0x7f
+	// ScMinimalVartime is the exact s < l test (what SetCanonicalBytes
+	// checks by reducing s, at a tenth of a verification's cost); below l,
+	// the bits are the scalar.
+	if !scalar.ScMinimalVartime(sb[:]) {
+		return sb, fmt.Errorf("%w: malformed: non-canonical s", ErrInvalidSignature)
+	}
+	return sb, nil
+}
+
 // decompressR and sr25519Challenge are separate (and not inlined) so that
-// their large frames are never on the stack together: preparing runs on
-// the fresh goroutines of gossip validators, whose stacks are small and
-// costly to grow.
+// their large frames are never on the stack together: a caller may
+// prepare on fresh goroutines, whose stacks are small and costly to grow.
 //
 //go:noinline
 func decompressR(r *curve.RistrettoPoint, sig *[64]byte) bool {

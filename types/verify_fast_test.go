@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"runtime"
 	"slices"
+	"strings"
 	"testing"
 
 	schnorrkel "github.com/ChainSafe/go-schnorrkel"
@@ -269,6 +270,21 @@ func TestPrepareSignatureErrors(t *testing.T) {
 		}
 		if err != nil && ps.key != nil {
 			t.Errorf("%s: a failed preparation left a key in the PreparedSignature", tc.name)
+		}
+		// The form alone: every error but R's, which takes arithmetic.
+		wantForm := tc.want
+		if strings.HasPrefix(tc.name, "R ") {
+			wantForm = ""
+		}
+		got = ""
+		if err := CheckSignatureForm(&tc.sig); err != nil {
+			got = err.Error()
+			if !errors.Is(err, ErrInvalidSignature) {
+				t.Errorf("%s: CheckSignatureForm error %v does not wrap ErrInvalidSignature", tc.name, err)
+			}
+		}
+		if got != wantForm {
+			t.Errorf("%s: CheckSignatureForm %q, want %q", tc.name, got, wantForm)
 		}
 	}
 	var zero PreparedSignature
