@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -250,6 +249,7 @@ func Run(ctx context.Context, cfg Config) (_ *Report, err error) {
 
 	handles := make([]*nodeHandle, cfg.Nodes)
 	nodePorts := make([]ports, cfg.Nodes)
+	picker := newPortPicker()
 	adversary := func(i int) bool { return i >= cfg.Nodes-cfg.Adversaries }
 	start := func(i int, why string) (*nodeHandle, error) {
 		base := filepath.Join(cfg.BaseDir, fmt.Sprintf("node-%d", i))
@@ -258,7 +258,7 @@ func Run(ctx context.Context, cfg Config) (_ *Report, err error) {
 		if cfg.InProcess {
 			return startInProcess(netCtx, g, i, HostedValidators(cfg.validatorCount(), cfg.Nodes, i), base, boot, adversary(i), obs.Net().ID(), w.hostsFor(fmt.Sprintf("node-%d", i)))
 		}
-		return startProcess(cfg, specPath, i, base, boot, adversary(i), &nodePorts[i], why, obs.Net().ID())
+		return startProcess(cfg, specPath, i, base, boot, adversary(i), &nodePorts[i], picker, why, obs.Net().ID())
 	}
 	defer func() {
 		for _, h := range handles {
@@ -486,19 +486,10 @@ func startInProcess(ctx context.Context, g *Genesis, i int, hosted []int, base s
 	return h, nil
 }
 
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
 // startProcess starts a `provisioner node` process. Its ports are picked
 // on the first start and reused on restarts; its log is appended to, so a
 // restarted node's log keeps what it said before it was killed.
-func startProcess(cfg Config, spec string, i int, base string, boot []string, adversary bool, pt *ports, why string, observer peer.ID) (*nodeHandle, error) {
+func startProcess(cfg Config, spec string, i int, base string, boot []string, adversary bool, pt *ports, picker *portPicker, why string, observer peer.ID) (*nodeHandle, error) {
 	key, err := p2p.LoadOrCreateIdentity(base)
 	if err != nil {
 		return nil, err
@@ -508,10 +499,10 @@ func startProcess(cfg Config, spec string, i int, base string, boot []string, ad
 		return nil, err
 	}
 	if pt.p2p == 0 {
-		if pt.p2p, err = freePort(); err != nil {
+		if pt.p2p, err = picker.pick(); err != nil {
 			return nil, err
 		}
-		if pt.metrics, err = freePort(); err != nil {
+		if pt.metrics, err = picker.pick(); err != nil {
 			return nil, err
 		}
 	}
