@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math/rand/v2"
 	"net/http"
 	"slices"
@@ -156,6 +157,9 @@ type AttackSide struct {
 	// neither).
 	Grafts         int `json:"grafts"`
 	GossipReceived int `json:"gossip_received"`
+	// GossipFrom names who sent the gossip messages ("node N: count", or
+	// a peer id that is no node), so that a leak says where it is.
+	GossipFrom []string `json:"gossip_from,omitempty"`
 	// Inherents: inherent requests answered with data; InherentRefused:
 	// reset unanswered; InherentBusy and InherentOther: answered with busy
 	// or another error code.
@@ -237,6 +241,8 @@ const (
 type attackEnv struct {
 	g       *Genesis
 	targets []peer.AddrInfo
+	// nodeOf is each target's node index.
+	nodeOf map[peer.ID]int
 	// bad are the validator indices turned bad (may be empty).
 	bad []int
 	// session is the session a record is signed for now; best is the
@@ -267,6 +273,7 @@ type sideStats struct {
 	AttackSide
 	resets, cutoffs []time.Duration
 	live            atomic.Int32
+	gossipFrom      map[string]int
 }
 
 // startAttacks starts every attack from both sides; the goroutines it
@@ -328,10 +335,25 @@ func (a *attacker) stop() []AttackReport {
 	return out
 }
 
+// addGossipFrom adds the senders tr saw, named by name.
+func (s *sideStats) addGossipFrom(tr *attackTracer, name func(peer.ID) string) {
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	for p, n := range tr.from {
+		if s.gossipFrom == nil {
+			s.gossipFrom = map[string]int{}
+		}
+		s.gossipFrom[name(p)] += n
+	}
+}
+
 func (s *sideStats) finish() AttackSide {
 	side := s.AttackSide
 	side.ResetMillis = durationStats(s.resets)
 	side.CutoffMillis = durationStats(s.cutoffs)
+	for _, who := range slices.Sorted(maps.Keys(s.gossipFrom)) {
+		side.GossipFrom = append(side.GossipFrom, fmt.Sprintf("%s: %d", who, s.gossipFrom[who]))
+	}
 	return side
 }
 
@@ -459,9 +481,25 @@ type gossipIdentity struct {
 	asked     <-chan struct{}
 }
 
-// attackTracer counts GRAFTs and messages that nodes send the identity.
+// attackTracer counts GRAFTs and messages that nodes send the identity
+// (attack identities do not listen, so nothing else reaches them), and
+// who sent the messages.
 type attackTracer struct {
 	grafts, msgs atomic.Int64
+	mu           sync.Mutex
+	from         map[peer.ID]int
+}
+
+// sent notes a published message m's sender. An identity registers no
+// validators, so every message it receives is delivered, a duplicate or
+// refused, and traced as exactly one of these.
+func (t *attackTracer) sent(m *pubsub.Message) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.from == nil {
+		t.from = map[peer.ID]int{}
+	}
+	t.from[m.ReceivedFrom]++
 }
 
 func (t *attackTracer) RecvRPC(rpc *pubsub.RPC) {
@@ -479,9 +517,9 @@ func (t *attackTracer) Leave(string)                                         {}
 func (t *attackTracer) Graft(peer.ID, string)                                {}
 func (t *attackTracer) Prune(peer.ID, string)                                {}
 func (t *attackTracer) ValidateMessage(*pubsub.Message)                      {}
-func (t *attackTracer) DeliverMessage(*pubsub.Message)                       {}
-func (t *attackTracer) RejectMessage(*pubsub.Message, string)                {}
-func (t *attackTracer) DuplicateMessage(*pubsub.Message)                     {}
+func (t *attackTracer) DeliverMessage(m *pubsub.Message)                     { t.sent(m) }
+func (t *attackTracer) RejectMessage(m *pubsub.Message, _ string)            { t.sent(m) }
+func (t *attackTracer) DuplicateMessage(m *pubsub.Message)                   { t.sent(m) }
 func (t *attackTracer) ThrottlePeer(peer.ID)                                 {}
 func (t *attackTracer) SendRPC(*pubsub.RPC, peer.ID)                         {}
 func (t *attackTracer) DropRPC(*pubsub.RPC, peer.ID)                         {}
@@ -593,8 +631,17 @@ func (a *attacker) retire(id *gossipIdentity, s *sideStats, connected []peer.ID)
 		s.Disconnected += disc
 		s.Grafts += int(id.tr.grafts.Load())
 		s.GossipReceived += int(id.tr.msgs.Load())
+		s.addGossipFrom(id.tr, a.nodeName)
 	})
 	id.close()
+}
+
+// nodeName is "node N" for the node whose peer id is p, else p.
+func (a *attacker) nodeName(p peer.ID) string {
+	if i, ok := a.env.nodeOf[p]; ok {
+		return fmt.Sprintf("node %d", i)
+	}
+	return p.String()
 }
 
 // allGone reports whether every node in ps has disconnected id.
@@ -1096,6 +1143,10 @@ func startRunAttacks(ctx context.Context, cfg Config, g *Genesis, obs *Node, han
 			return nil, fmt.Errorf("node %d address: %w", i, err)
 		}
 		env.targets = append(env.targets, *ai)
+		if env.nodeOf == nil {
+			env.nodeOf = map[peer.ID]int{}
+		}
+		env.nodeOf[ai.ID] = i
 		if c, err := scrapeCounters(h); err == nil {
 			ra.base[i] = c
 		}
@@ -1311,8 +1362,16 @@ func attackChecks(rep *Report, cfg Config, add func(name string, pass bool, form
 			inherents += a.BadValidators.Inherents
 		}
 	}
+	var from []string
+	for _, a := range rep.Attacks {
+		from = append(from, a.Outsiders.GossipFrom...)
+	}
+	sentBy := ""
+	if len(from) > 0 {
+		sentBy = " (from " + strings.Join(from, ", ") + ")"
+	}
 	add("attack_strangers_not_in_mesh", grafts == 0 && msgs == 0,
-		"outsider identities got %d GRAFTs and %d gossip messages from the nodes", grafts, msgs)
+		"outsider identities got %d GRAFTs and %d gossip messages from the nodes%s", grafts, msgs, sentBy)
 	add("attack_strangers_no_inherent", inherents == 0, "%d inherents served to attackers", inherents)
 	within, total := 0, 0
 	var worstCut float64

@@ -3,12 +3,14 @@ package testnet
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -79,7 +81,7 @@ func TestAttackChecks(t *testing.T) {
 		ParasIncluded:  map[string]int{"2000": 3, "2001": 2},
 		NodesResources: []NodeResources{{Node: 0, Scope: "process", RSSBytes: rss(40)}, {Node: 1, Scope: "process", RSSBytes: rss(120)}},
 		Attacks: []AttackReport{
-			{Kind: AttackGarbage, Outsiders: AttackSide{Grafts: 1},
+			{Kind: AttackGarbage, Outsiders: AttackSide{Grafts: 1, GossipReceived: 3, GossipFrom: []string{"node 1: 2", "node 4: 1"}},
 				BadValidators: &AttackSide{CutoffMillis: &DurationStats{N: 3, Within: 2, Max: 1500}, CutoffMissed: 1}},
 			{Kind: AttackInherentSpam, Outsiders: AttackSide{Inherents: 0}, BadValidators: &AttackSide{Inherents: 0}},
 		},
@@ -88,9 +90,14 @@ func TestAttackChecks(t *testing.T) {
 		rep.Blocks = append(rep.Blocks, BlockReport{Number: types.BlockNumber(n), Session: 1})
 	}
 	var got []Check
+	details := map[string]string{}
 	attackChecks(rep, Config{Attacks: []Attack{{AttackGarbage, 1}, {AttackInherentSpam, 1}}}, func(name string, pass bool, format string, a ...any) {
 		got = append(got, Check{Name: name, Pass: pass})
+		details[name] = fmt.Sprintf(format, a...)
 	})
+	if d, want := details["attack_strangers_not_in_mesh"], "outsider identities got 1 GRAFTs and 3 gossip messages from the nodes (from node 1: 2, node 4: 1)"; d != want {
+		t.Errorf("strangers detail %q, want %q", d, want)
+	}
 	want := []Check{
 		{Name: "attack_bitfields_included", Pass: true},     // 2 late of 400: the 99.5% allows 2
 		{Name: "attack_paras_included", Pass: false},        // 2001 included twice, the baseline is 3
@@ -114,6 +121,27 @@ func TestAttackChecks(t *testing.T) {
 	})
 	if got[0].Pass {
 		t.Errorf("3 late of 400 passed the 99.5%% rule")
+	}
+}
+
+// TestAttackTracerSenders: every message an attack identity receives is
+// counted against its sender, named as a node when it is one.
+func TestAttackTracerSenders(t *testing.T) {
+	n1, other := peer.ID("n1"), peer.ID("x")
+	tr := &attackTracer{}
+	tr.DeliverMessage(&pubsub.Message{ReceivedFrom: n1})
+	tr.DuplicateMessage(&pubsub.Message{ReceivedFrom: n1})
+	tr.RejectMessage(&pubsub.Message{ReceivedFrom: other}, pubsub.RejectValidationQueueFull)
+	tr.ValidateMessage(&pubsub.Message{ReceivedFrom: n1}) // only with validators, then delivered: not counted
+	a := &attacker{env: attackEnv{nodeOf: map[peer.ID]int{n1: 7}}}
+	var s sideStats
+	s.addGossipFrom(tr, a.nodeName)
+	s.addGossipFrom(tr, a.nodeName) // a second identity's tracer, alike
+	got := s.finish().GossipFrom
+	want := []string{"node 7: 4", other.String() + ": 2"}
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Errorf("GossipFrom %q, want %q", got, want)
 	}
 }
 
