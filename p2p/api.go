@@ -125,9 +125,8 @@ var ErrUnknownBackingGroup = errors.New("backing group unknown to the chain view
 // Sink receives validated, decoded gossip. Values are freshly allocated for
 // each message and become the sink's; they must be treated as read-only when
 // the node also serves the author stream from them (the default). Each topic
-// is delivered one message at a time, in order (from the topic's goroutine,
-// or from the one that replays messages which waited for their leaf);
-// different topics may be delivered concurrently. Methods must not block for long: a slow sink
+// is delivered from its own goroutine, in order; different topics may be
+// delivered concurrently. Methods must not block for long: a slow sink
 // delays its topic, and once 4096 messages queue up pubsub drops messages
 // (counted in provisioner_p2p_dropped_total{queue="subscriber"}).
 //

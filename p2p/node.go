@@ -50,13 +50,7 @@ type Node struct {
 	frames   *frameGuard
 	rates    *rateLimiter // per-peer request rate of the builder protocols (under hmu)
 	topics   [numKinds]*pubsub.Topic
-	// topicVals are the topic validators gossipsub runs, kept to judge
-	// parked messages again (replayParked).
-	topicVals [numKinds]pubsub.ValidatorEx
-	// deliverMu keeps each topic's deliveries one at a time: the topic's
-	// loop and replayed parked messages both deliver.
-	deliverMu [numKinds]sync.Mutex
-	subs      [numKinds]*pubsub.Subscription
+	subs     [numKinds]*pubsub.Subscription
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -370,8 +364,7 @@ func (n *Node) startPubSub(direct []peer.AddrInfo) error {
 	for _, k := range Kinds {
 		name := TopicName(n.cfg.Genesis, k)
 		// The timeout is a backstop: validation answers from memory.
-		n.topicVals[k] = n.vals.topicValidatorFor(k, n.vals.forKind(k))
-		if err := ps.RegisterTopicValidator(name, n.topicVals[k],
+		if err := ps.RegisterTopicValidator(name, n.vals.topicValidatorFor(k, n.vals.forKind(k)),
 			pubsub.WithValidatorTimeout(n.cfg.ValidateTimeout)); err != nil {
 			return fmt.Errorf("p2p: validator for %s: %w", name, err)
 		}
@@ -476,10 +469,6 @@ func (n *Node) deliverLoop(k Kind) {
 }
 
 func (n *Node) deliver(k Kind, v any) {
-	if k < numKinds {
-		n.deliverMu[k].Lock()
-		defer n.deliverMu[k].Unlock()
-	}
 	sink := n.cfg.Sink
 	var d ProvisionableData
 	switch val := v.(type) {

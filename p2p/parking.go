@@ -2,12 +2,12 @@ package p2p
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
-	pb "github.com/libp2p/go-libp2p-pubsub/pb"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/polkadot-provisioner/provisioner/types"
@@ -300,23 +300,19 @@ func (n *Node) processParked() {
 	}
 }
 
-// replayParked judges a parked message again, now that its leaf is known,
-// with the validators gossip runs (as a local message: verified here, its
-// verdict kept), and delivers an accepted one. It is not published: a
-// local publish floods a message to every peer, and a message parked here
-// had reached this node, and so nearly every peer, already: at Kusama
-// scale 55-75 replays a node a block became 19 duplicates each.
+// replayParked publishes a parked message locally: our own validators
+// judge it (now that the leaf is known), and an accepted one is delivered
+// and relayed as if it had just arrived.
 func (n *Node) replayParked(m parkedMsg) {
+	vd := &verdict{}
 	ctx, cancel := context.WithTimeout(n.ctx, n.cfg.ValidateTimeout)
 	defer cancel()
-	topic := TopicName(n.cfg.Genesis, m.kind)
-	vd := &verdict{}
-	msg := &pubsub.Message{Message: &pb.Message{Data: m.data, Topic: &topic}, ReceivedFrom: n.host.ID(), ValidatorData: vd}
-	switch n.topicVals[m.kind](ctx, n.host.ID(), msg) {
-	case Accept:
+	err := n.topics[m.kind].Publish(ctx, m.data, pubsub.WithValidatorData(vd))
+	var ve pubsub.ValidationError
+	switch {
+	case err == nil:
 		n.m.parked.WithLabelValues("replayed").Inc()
-		n.deliver(m.kind, msg.ValidatorData)
-	case Reject:
+	case errors.As(err, &ve) && vd.result == Reject:
 		n.m.parked.WithLabelValues("rejected").Inc()
 		n.adm.addJunk(m.from, junkReplayReject, "replay_"+vd.reason)
 	default:

@@ -1,7 +1,6 @@
 package p2p
 
 import (
-	"context"
 	"sync"
 	"testing"
 	"time"
@@ -253,68 +252,4 @@ func TestValidationNotStarvedByBlockingView(t *testing.T) {
 		}
 	}
 
-}
-
-// TestReplayedNotRepublished: a parked message is delivered once its leaf
-// arrives, but not published again: it had reached this node, so its
-// origin's flood had reached nearly every peer too, and a local publish
-// would send it to all of them once more. A peer subscribed at the node
-// gets the node's own next bitfield and nothing before it (a node's
-// messages to one peer go out in order).
-func TestReplayedNotRepublished(t *testing.T) {
-	f := testFixture(t)
-	leaf := leafHash(1)
-	chain := newFakeChain(f)
-	sink := newRecSink()
-	n := newTestNode(t, chain, sink, func(c *Config) { c.Park.Window = time.Minute })
-	raw := newRawPeer(t)
-	raw.link(t, n)
-	watcher := newRawPeer(t)
-	sub, err := watcher.topics[KindBitfield].Subscribe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sub.Cancel()
-	watcher.link(t, n)
-	waitUntil(t, netWait, "the watcher in the node's topic", func() bool {
-		return contains(n.topics[KindBitfield].ListPeers(), watcher.h.ID())
-	})
-
-	parked := f.bitfield(leaf, 3, "10100")
-	raw.send(t, KindBitfield, types.Encode(&parked))
-	waitUntil(t, netWait, "the message parked", func() bool {
-		msgs, _ := n.park.size()
-		return msgs == 1
-	})
-	chain.activate(leaf)
-	n.LeafActivated(leaf)
-	select {
-	case d := <-sink.ch:
-		if d.Bitfield.ValidatorIndex != 3 {
-			t.Fatalf("delivered validator %d, want 3", d.Bitfield.ValidatorIndex)
-		}
-	case <-time.After(netWait):
-		t.Fatal("parked bitfield not delivered after its leaf arrived")
-	}
-	waitUntil(t, netWait, "the replay counted", func() bool {
-		return counterOf(t, n.m.parked.WithLabelValues("replayed")) == 1
-	})
-
-	own := f.bitfield(leaf, 4, "10100")
-	ctx, cancel := context.WithTimeout(context.Background(), netWait)
-	defer cancel()
-	if err := n.PublishBitfield(ctx, leaf, own.Bitfield); err != nil {
-		t.Fatal(err)
-	}
-	got, err := sub.Next(ctx)
-	if err != nil {
-		t.Fatalf("the watcher got nothing: %v", err)
-	}
-	var bm BitfieldMessage
-	if err := types.Decode(got.Data, &bm); err != nil {
-		t.Fatal(err)
-	}
-	if bm.Bitfield.ValidatorIndex != 4 {
-		t.Fatalf("the watcher's first bitfield is validator %d's, want the node's own (4): the replay was published", bm.Bitfield.ValidatorIndex)
-	}
 }
