@@ -39,6 +39,15 @@ import (
 // buffer's limit (32 KiB), far below any receiver's frame limit (a
 // stranger's is 64 KiB).
 //
+// A stream to a peer that is not admitted carries no published messages:
+// gossipsub gates what it sends on the peer's score, but a peer it has no
+// score record for yet (its subscriptions came before this node's own
+// stream to it was open) scores 0, above the publish threshold, and a
+// stranger joining every topic got a few messages that way under
+// sybil-join. So each Write to such a peer loses its publish entries (a
+// frame of nothing else is dropped whole); subscriptions and control go
+// through.
+//
 // Write deadlines bound the flushes. gossipsub sets one (30 s on) before
 // every Write, and setting a yamux deadline costs a timer, so a later
 // deadline reaches the stream with the next flush; an earlier one (or the
@@ -93,6 +102,9 @@ var coalesceBufs = sync.Pool{New: func() any {
 
 type coalescingStream struct {
 	network.Stream
+	// allow says whether the peer may be sent published messages (nil:
+	// always).
+	allow func() bool
 	limit int
 	delay time.Duration
 	after afterFunc
@@ -168,6 +180,77 @@ func (c *coalescingStream) closeGroupLocked() {
 // that returns nil has not necessarily reached the stream; an error from
 // an earlier flush comes back here.
 func (c *coalescingStream) Write(b []byte) (int, error) {
+	if c.allow != nil && !c.allow() {
+		n := len(b)
+		if b = withoutPublish(b); len(b) == 0 {
+			return n, nil
+		}
+		if _, err := c.write(b); err != nil {
+			return 0, err
+		}
+		return n, nil
+	}
+	return c.write(b)
+}
+
+// withoutPublish returns the frame b without its RPC's publish entries:
+// b itself when it has none or is not exactly one well-formed frame, nil
+// when nothing else is left.
+func withoutPublish(b []byte) []byte {
+	n, pl := binary.Uvarint(b)
+	if pl <= 0 || n != uint64(len(b)-pl) {
+		return b
+	}
+	body := b[pl:]
+	var kept []byte
+	stripped := false
+	for i := 0; i < len(body); {
+		tag, k := binary.Uvarint(body[i:])
+		if k <= 0 {
+			return b
+		}
+		end := i + k
+		switch tag & 7 {
+		case 0:
+			_, m := binary.Uvarint(body[end:])
+			if m <= 0 {
+				return b
+			}
+			end += m
+		case 1:
+			end += 8
+		case 2:
+			l, m := binary.Uvarint(body[end:])
+			if m <= 0 || l > uint64(len(body)-end-m) {
+				return b
+			}
+			end += m + int(l)
+		case 5:
+			end += 4
+		default:
+			return b
+		}
+		if end > len(body) {
+			return b
+		}
+		if tag == publishTag {
+			stripped = true
+		} else {
+			kept = append(kept, body[i:end]...)
+		}
+		i = end
+	}
+	if !stripped {
+		return b
+	}
+	if len(kept) == 0 {
+		return nil
+	}
+	return append(binary.AppendUvarint(nil, uint64(len(kept))), kept...)
+}
+
+// write is Write for a frame the peer may have.
+func (c *coalescingStream) write(b []byte) (int, error) {
 	c.mu.Lock()
 	if c.err != nil {
 		err := c.err

@@ -778,3 +778,62 @@ func decodeFrames(t *testing.T, b []byte) (topics []string, frames int) {
 	}
 	return topics, frames
 }
+
+// TestCoalesceNoPublishToStrangers: a stream to a peer that is not
+// admitted loses the publish entries of every frame (a frame of nothing
+// else goes nowhere) and keeps the rest; once the peer is admitted, frames
+// go out whole and merge again.
+func TestCoalesceNoPublishToStrangers(t *testing.T) {
+	c, m, _ := newTestCoalescer(coalesceLimit)
+	admitted := false
+	c.allow = func() bool { return admitted }
+	sub := true
+	topic := "x"
+	subs := &pb.RPC{Subscriptions: []*pb.RPC_SubOpts{{Subscribe: &sub, Topicid: &topic}}}
+	graft := &pb.ControlMessage{Graft: []*pb.ControlGraft{{TopicID: &topic}}}
+	mixed := publishRPC("a", "b")
+	mixed.Control = graft
+	mixed.Subscriptions = subs.Subscriptions
+
+	mustWrite(t, c, rpcFrame(t, publishRPC("only")))
+	mustWrite(t, c, rpcFrame(t, subs))
+	mustWrite(t, c, rpcFrame(t, mixed))
+	admitted = true
+	mustWrite(t, c, rpcFrame(t, publishRPC("c")))
+	mustWrite(t, c, rpcFrame(t, publishRPC("d")))
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	var want []byte
+	want = append(want, rpcFrame(t, subs)...)
+	want = append(want, rpcFrame(t, &pb.RPC{Subscriptions: subs.Subscriptions, Control: graft})...)
+	want = append(want, rpcFrame(t, publishRPC("c", "d"))...)
+	if got := m.delivered(); !bytes.Equal(got, want) {
+		topics, frames := decodeFrames(t, got)
+		t.Fatalf("delivered %d frames with messages %q, want: subscriptions, then subscriptions and control, then c and d merged", frames, topics)
+	}
+}
+
+func TestWithoutPublish(t *testing.T) {
+	topic := "x"
+	control := &pb.RPC{Control: &pb.ControlMessage{Prune: []*pb.ControlPrune{{TopicID: &topic}}}}
+	withPub := publishRPC("m")
+	withPub.Control = control.Control
+	tests := []struct {
+		name string
+		in   []byte
+		want []byte
+	}{
+		{"publish only", rpcFrame(t, publishRPC("m", "n")), nil},
+		{"control only", rpcFrame(t, control), rpcFrame(t, control)},
+		{"both", rpcFrame(t, withPub), rpcFrame(t, control)},
+		{"not one frame", []byte{5, 1, 2}, []byte{5, 1, 2}},
+		{"bad wire type", []byte{1, 0x17}, []byte{1, 0x17}},
+		{"truncated entry", []byte{3, publishTag, 9, 0}, []byte{3, publishTag, 9, 0}},
+	}
+	for _, tc := range tests {
+		if got := withoutPublish(tc.in); !bytes.Equal(got, tc.want) || (tc.want == nil) != (got == nil) {
+			t.Errorf("%s: %x, want %x", tc.name, got, tc.want)
+		}
+	}
+}

@@ -235,7 +235,11 @@ func (h guardedHost) NewStream(ctx context.Context, p peer.ID, pids ...protocol.
 	if err != nil || !isGossipStream(pids) {
 		return s, err
 	}
-	return newCoalescingStream(s, coalesceLimit, coalesceDelay, realAfterFunc), nil
+	c := newCoalescingStream(s, coalesceLimit, coalesceDelay, realAfterFunc)
+	if h.g != nil && h.g.admitted != nil {
+		c.allow = func() bool { return h.g.admitted(p) }
+	}
+	return c, nil
 }
 
 func (h guardedHost) SetStreamHandler(pid protocol.ID, handler network.StreamHandler) {
