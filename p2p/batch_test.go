@@ -51,6 +51,21 @@ func (v *validators) judge(ctx context.Context, m batchMsg) verdictOf {
 	return verdictOf{res, reason}
 }
 
+// judgeQueued judges m on its own goroutine, waits until its request is
+// the one queued, runs then (which starts or stops the batcher) and
+// returns the verdict.
+func (v *validators) judgeQueued(ctx context.Context, m batchMsg, then func()) verdictOf {
+	var got verdictOf
+	var wg sync.WaitGroup
+	wg.Go(func() { got = v.judge(ctx, m) })
+	for len(v.batch.reqs) != 1 {
+		runtime.Gosched()
+	}
+	then()
+	wg.Wait()
+	return got
+}
+
 // inlineVerdicts judges msgs one by one without a batcher: the reference.
 func inlineVerdicts(t *testing.T, chain ChainView, msgs []batchMsg) []verdictOf {
 	v := newBatchValidators(t, chain, 0, 0)
@@ -435,15 +450,7 @@ func TestBatcherStopped(t *testing.T) {
 	leaf := leafHash(1)
 	v := newBatchValidators(t, newFakeChain(f, leaf), 1, 256) // never started
 	queued := batchMsg{kind: KindBitfield, from: "a", data: types.Encode(ptr(f.bitfield(leaf, 0, "10000")))}
-	var got verdictOf
-	var wg sync.WaitGroup
-	wg.Go(func() { got = v.judge(context.Background(), queued) })
-	for len(v.batch.reqs) != 1 {
-		runtime.Gosched()
-	}
-	v.batch.stop()
-	wg.Wait()
-	if got != (verdictOf{Accept, ""}) {
+	if got := v.judgeQueued(context.Background(), queued, v.batch.stop); got != (verdictOf{Accept, ""}) {
 		t.Fatalf("queued when stopped: %v/%q", got.res, got.reason)
 	}
 	after := []struct {
@@ -627,15 +634,7 @@ func TestMalformedSignatureNotQueued(t *testing.T) {
 		}
 	}
 	good := batchMsg{kind: KindBitfield, from: "g", data: types.Encode(ptr(f.bitfield(leaf, 1, "10000")))}
-	var got verdictOf
-	var wg sync.WaitGroup
-	wg.Go(func() { got = v.judge(ctx, good) })
-	for len(v.batch.reqs) != 1 {
-		runtime.Gosched()
-	}
-	v.batch.start()
-	wg.Wait()
-	if got != (verdictOf{Accept, ""}) {
+	if got := v.judgeQueued(ctx, good, v.batch.start); got != (verdictOf{Accept, ""}) {
 		t.Fatalf("good bitfield: %v/%q", got.res, got.reason)
 	}
 	if n, sum := histogramValue(t, v.m.batchSize); n != 1 || sum != 1 {
