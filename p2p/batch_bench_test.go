@@ -4,6 +4,7 @@ import (
 	"context"
 	"runtime"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -12,6 +13,15 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	dto "github.com/prometheus/client_model/go"
 )
+
+// processCPU is the CPU time this process has used, user and system.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
 
 // burstMode is one way of getting through the burst of
 // BenchmarkBitfieldBurstVsRaw.
@@ -149,14 +159,17 @@ func BenchmarkBitfieldBurstVsRaw(b *testing.B) {
 	}
 
 	elapsed := make([]time.Duration, len(modes))
+	cpu := make([]time.Duration, len(modes))
 	best := make([]time.Duration, len(modes))
 	round := 0
 	for b.Loop() {
 		for k := range modes {
 			j := (round + k) % len(modes)
+			c0 := processCPU()
 			t0 := time.Now()
 			modes[j].run(b)
 			d := time.Since(t0)
+			cpu[j] += processCPU() - c0
 			elapsed[j] += d
 			if round == 0 || d < best[j] {
 				best[j] = d
@@ -167,6 +180,7 @@ func BenchmarkBitfieldBurstVsRaw(b *testing.B) {
 	perMsg := func(j int) float64 { return float64(elapsed[j].Nanoseconds()) / float64(round*n) }
 	for j, m := range modes {
 		b.ReportMetric(perMsg(j), m.name+"-ns/msg")
+		b.ReportMetric(float64(cpu[j].Nanoseconds())/float64(round*n), m.name+"-cpu-ns/msg")
 		if j > 0 {
 			b.ReportMetric(perMsg(0)/perMsg(j), m.name+"-x")
 			// The fastest round of each mode: what is left when the

@@ -334,7 +334,12 @@ func (t *tracer) RejectMessage(msg *pubsub.Message, reason string) {
 	}
 }
 
-func (t *tracer) DropRPC(*pubsub.RPC, peer.ID) { t.m.dropped.WithLabelValues(DropOutboundRPC).Inc() }
+func (t *tracer) DropRPC(rpc *pubsub.RPC, p peer.ID) {
+	t.m.dropped.WithLabelValues(DropOutboundRPC).Inc()
+	// Debug: a peer that does not read (a sybil) fills its queue by the
+	// thousand; for an honest peer the line says whose messages went.
+	log.Debugw("outbound gossip RPC dropped: the peer's queue is full", "peer", p, "messages", len(rpc.GetPublish()))
+}
 
 func (t *tracer) UndeliverableMessage(*pubsub.Message) {
 	t.m.dropped.WithLabelValues(DropSubscriber).Inc()

@@ -1,6 +1,7 @@
 package testnet
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"reflect"
@@ -279,3 +280,48 @@ func TestPerBlock(t *testing.T) {
 }
 
 func ptr(v float64) *float64 { return &v }
+
+// TestRecorderListsLateBitfields: a bitfield seen signed for a leaf but
+// left out of the leaf's child is listed with the block, its author and
+// when the observer got it relative to the child's slot; one the observer
+// never saw and the block included is signed, not late.
+func TestRecorderListsLateBitfields(t *testing.T) {
+	f := newRecorderFixture(t)
+	rec := NewRecorder(f.g, nil)
+	slot2 := f.t0.Add(ms(2000))
+	rec.Block(f.b1, f.i1, f.t0.Add(ms(1450)))
+	rec.Bitfield(f.i1.Hash, 0, slot2.Add(-ms(500)))
+	rec.Bitfield(f.i1.Hash, 2, slot2.Add(ms(40)))   // after the author asked
+	rec.Bitfield(f.i1.Hash, 1, slot2.Add(-ms(300))) // in time, yet left out
+	b2 := *f.b2
+	b2.Body.Extrinsic.Data.Bitfields = []types.UncheckedSignedAvailabilityBitfield{{ValidatorIndex: 0}, {ValidatorIndex: 3}}
+	rec.Block(&b2, f.i2, slot2.Add(ms(450)))
+	rep := rec.Report(4)
+	if rep.Bitfields.Signed != 4 || rep.Bitfields.InInherent != 2 {
+		t.Fatalf("bitfields: %+v", rep.Bitfields)
+	}
+	f1, f2 := -300.0, 40.0
+	want := []LateBitfield{
+		{Block: 2, Author: "2 (//Charlie)", Validator: 1, ObserverMillis: &f1},
+		{Block: 2, Author: "2 (//Charlie)", Validator: 2, ObserverMillis: &f2},
+	}
+	if !reflect.DeepEqual(rep.Bitfields.Late, want) {
+		t.Fatalf("late:\n got %s\nwant %s", mustJSON(t, rep.Bitfields.Late), mustJSON(t, want))
+	}
+	var out bytes.Buffer
+	rep.WriteSummary(&out)
+	const line = "  late bitfields: validator 1 left out of #2 by 2 (//Charlie) (at the observer -300 ms from its slot); " +
+		"validator 2 left out of #2 by 2 (//Charlie) (at the observer +40 ms from its slot)\n"
+	if !strings.Contains(out.String(), line) {
+		t.Fatalf("summary has no line %q:\n%s", line, out.String())
+	}
+}
+
+func mustJSON(t *testing.T, v any) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}

@@ -1,10 +1,13 @@
 package testnet
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -75,9 +78,14 @@ type Report struct {
 	GossipMillis     Percentiles        `json:"gossip_ms"`
 	RejectedMessages map[string]float64 `json:"rejected_messages"`
 	IgnoredMessages  map[string]float64 `json:"ignored_messages"`
-	Graylisted       []string           `json:"graylisted,omitempty"`
-	Faults           []string           `json:"faults,omitempty"`
-	Checks           []Check            `json:"checks"`
+	// DroppedMessages: what the nodes lost without judging it (a full
+	// queue, or an inbound gossip stream reset for a frame), by reason,
+	// and by node (nodes that dropped nothing are left out).
+	DroppedMessages map[string]float64         `json:"dropped_messages"`
+	DroppedByNode   map[int]map[string]float64 `json:"dropped_by_node,omitempty"`
+	Graylisted      []string                   `json:"graylisted,omitempty"`
+	Faults          []string                   `json:"faults,omitempty"`
+	Checks          []Check                    `json:"checks"`
 	// Measurements (measure.go): each node's cost, the testnet process's,
 	// and gossip latency by kind.
 	NodesResources   []NodeResources         `json:"nodes_resources,omitempty"`
@@ -105,7 +113,30 @@ type BitfieldStats struct {
 	Signed     int     `json:"signed"`
 	InInherent int     `json:"in_inherent"`
 	Ratio      float64 `json:"ratio"`
+	// Late lists the signed bitfields that the next block left out (the
+	// first maxLateListed of them, by block and validator), so that a
+	// shortfall says whose bitfields were missing and whether they were
+	// late at the observer too.
+	Late []LateBitfield `json:"late,omitempty"`
 }
+
+// LateBitfield is a bitfield signed for a leaf that the block built on
+// the leaf did not include.
+type LateBitfield struct {
+	Block     types.BlockNumber    `json:"block"` // the block that left it out
+	Author    string               `json:"author"`
+	Validator types.ValidatorIndex `json:"validator"`
+	// ObserverMillis is when the observer got the bitfield, in ms from the
+	// start of that block's slot (the author asks for its inherent at
+	// about that moment): after 0, the gossip was late everywhere; well
+	// before it, the author's node lost or refused it. Absent when the
+	// observer never got it.
+	ObserverMillis *float64 `json:"observer_ms,omitempty"`
+}
+
+// maxLateListed bounds BitfieldStats.Late: a run that loses thousands
+// needs no list to say so.
+const maxLateListed = 50
 
 // Percentiles of a latency distribution.
 type Percentiles struct {
@@ -130,6 +161,9 @@ type Recorder struct {
 	leafSeen    map[types.Hash]time.Time
 	signed      map[types.Hash]map[types.ValidatorIndex]bool // leaf -> validators whose bitfield arrived
 	inInherent  map[types.Hash]int                           // leaf -> bitfields included by its child
+	inBlock     map[types.Hash]map[types.ValidatorIndex]bool // leaf -> validators whose bitfield a child included
+	arrived     map[types.Hash]map[types.ValidatorIndex]time.Time
+	children    map[types.Hash][]int // leaf -> its children's indices in blocks
 	hasChild    map[types.Hash]bool
 	gossip      []float64
 	included    map[types.ParaID]int
@@ -146,6 +180,8 @@ func NewRecorder(g *Genesis, out io.Writer) *Recorder {
 	return &Recorder{
 		g: g, byHash: map[types.Hash]int{}, leafSeen: map[types.Hash]time.Time{},
 		signed: map[types.Hash]map[types.ValidatorIndex]bool{}, inInherent: map[types.Hash]int{},
+		inBlock: map[types.Hash]map[types.ValidatorIndex]bool{}, arrived: map[types.Hash]map[types.ValidatorIndex]time.Time{},
+		children: map[types.Hash][]int{},
 		hasChild: map[types.Hash]bool{}, included: map[types.ParaID]int{}, out: out,
 		best: genesis.Hash(),
 	}
@@ -183,6 +219,7 @@ func (r *Recorder) Block(b *Block, imp *Imported, at time.Time) {
 	}
 	r.chain.block(r.g, &row, imp)
 	r.byHash[imp.Hash] = len(r.blocks)
+	r.children[b.Header.ParentHash] = append(r.children[b.Header.ParentHash], len(r.blocks))
 	r.blocks = append(r.blocks, row)
 	r.leafSeen[imp.Hash] = at
 	r.meas.block(b, imp, slotStart, at)
@@ -194,8 +231,14 @@ func (r *Recorder) Block(b *Block, imp *Imported, at time.Time) {
 		m = map[types.ValidatorIndex]bool{}
 		r.signed[b.Header.ParentHash] = m
 	}
+	in := r.inBlock[b.Header.ParentHash]
+	if in == nil {
+		in = map[types.ValidatorIndex]bool{}
+		r.inBlock[b.Header.ParentHash] = in
+	}
 	for i := range inh.Bitfields {
 		m[inh.Bitfields[i].ValidatorIndex] = true
+		in[inh.Bitfields[i].ValidatorIndex] = true
 	}
 	r.hasChild[b.Header.ParentHash] = true
 	if r.out != nil {
@@ -235,6 +278,12 @@ func (r *Recorder) Bitfield(leaf types.Hash, v types.ValidatorIndex, at time.Tim
 		return
 	}
 	m[v] = true
+	a := r.arrived[leaf]
+	if a == nil {
+		a = map[types.ValidatorIndex]time.Time{}
+		r.arrived[leaf] = a
+	}
+	a[v] = at
 	if seen, ok := r.leafSeen[leaf]; ok {
 		r.gossip = append(r.gossip, float64(at.Sub(seen).Microseconds())/1000)
 		r.meas.observe(LatencyBitfield, r.gossip[len(r.gossip)-1])
@@ -260,6 +309,7 @@ func (r *Recorder) Report(nodes int) *Report {
 		SlotMillis: r.g.SlotMillis, Blocks: append([]BlockReport(nil), r.blocks...),
 		ParasIncluded:    map[string]int{},
 		RejectedMessages: map[string]float64{}, IgnoredMessages: map[string]float64{},
+		DroppedMessages: map[string]float64{}, DroppedByNode: map[int]map[string]float64{},
 		GossipMillis: Percentiles{P50: percentile(r.gossip, 0.50), P99: percentile(r.gossip, 0.99)},
 	}
 	sort.Slice(rep.Blocks, func(i, j int) bool { return rep.Blocks[i].Number < rep.Blocks[j].Number })
@@ -277,8 +327,45 @@ func (r *Recorder) Report(nodes int) *Report {
 	if rep.Bitfields.Signed > 0 {
 		rep.Bitfields.Ratio = float64(rep.Bitfields.InInherent) / float64(rep.Bitfields.Signed)
 	}
+	rep.Bitfields.Late = r.lateLocked()
 	r.chain.fill(r.g, rep)
 	return rep
+}
+
+// lateLocked lists the bitfields signed for a leaf that the leaf's child
+// left out (the first child, when the leaf has several), by block number
+// and validator index, at most maxLateListed.
+func (r *Recorder) lateLocked() []LateBitfield {
+	var out []LateBitfield
+	for leaf, vs := range r.signed {
+		kids := r.children[leaf]
+		if len(kids) == 0 {
+			continue
+		}
+		child := &r.blocks[kids[0]]
+		slotStart := time.UnixMilli(r.g.GenesisUnixMillis + int64(child.Slot)*r.g.SlotMillis)
+		for v := range vs {
+			if r.inBlock[leaf][v] {
+				continue
+			}
+			lb := LateBitfield{Block: child.Number, Author: child.Author, Validator: v}
+			if at, ok := r.arrived[leaf][v]; ok {
+				ms := float64(at.Sub(slotStart).Microseconds()) / 1000
+				lb.ObserverMillis = &ms
+			}
+			out = append(out, lb)
+		}
+	}
+	slices.SortFunc(out, func(x, y LateBitfield) int {
+		if c := cmp.Compare(x.Block, y.Block); c != 0 {
+			return c
+		}
+		return cmp.Compare(x.Validator, y.Validator)
+	})
+	if len(out) > maxLateListed {
+		out = out[:maxLateListed]
+	}
+	return out
 }
 
 // WriteSummary prints the report for a terminal: paras by id, message
@@ -310,11 +397,35 @@ func (rep *Report) WriteSummary(w io.Writer) {
 	rep.writeChainSummary(w)
 	fmt.Fprintf(w, "  bitfields: %d signed, %d in the next block (%.2f%%); gossip p50 %.1f ms, p99 %.1f ms\n",
 		rep.Bitfields.Signed, rep.Bitfields.InInherent, 100*rep.Bitfields.Ratio, rep.GossipMillis.P50, rep.GossipMillis.P99)
+	if late := rep.Bitfields.Late; len(late) > 0 {
+		const show = 5
+		var parts []string
+		for _, l := range late[:min(show, len(late))] {
+			at := "never seen by the observer"
+			if l.ObserverMillis != nil {
+				at = fmt.Sprintf("at the observer %+.0f ms from its slot", *l.ObserverMillis)
+			}
+			parts = append(parts, fmt.Sprintf("validator %d left out of #%d by %s (%s)", l.Validator, l.Block, l.Author, at))
+		}
+		more := ""
+		if n := rep.Bitfields.Signed - rep.Bitfields.InInherent; n > show {
+			more = fmt.Sprintf("; %d more", n-show)
+		}
+		fmt.Fprintf(w, "  late bitfields: %s%s\n", strings.Join(parts, "; "), more)
+	}
 	if len(rep.RejectedMessages) > 0 {
 		fmt.Fprintf(w, "  rejected messages: %s\n", FormatCounts(rep.RejectedMessages))
 	}
 	if len(rep.IgnoredMessages) > 0 {
 		fmt.Fprintf(w, "  ignored messages: %s\n", FormatCounts(rep.IgnoredMessages))
+	}
+	if len(rep.DroppedMessages) > 0 {
+		nodes := slices.Sorted(maps.Keys(rep.DroppedByNode))
+		var per []string
+		for _, n := range nodes {
+			per = append(per, fmt.Sprintf("node %d: %s", n, FormatCounts(rep.DroppedByNode[n])))
+		}
+		fmt.Fprintf(w, "  dropped messages: %s; %s\n", FormatCounts(rep.DroppedMessages), strings.Join(per, "; "))
 	}
 	forks := 0
 	for _, b := range rep.Blocks {

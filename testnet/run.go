@@ -406,15 +406,24 @@ loop:
 			// A stopped process answers no scrape.
 			continue
 		}
-		rej, ign, err := h.scrape()
+		c, err := h.scrape()
 		if err != nil {
 			rep.Faults = append(rep.Faults, fmt.Sprintf("node %d metrics: %v", h.index, err))
 		}
-		for k, v := range rej {
+		for k, v := range c.Rejected {
 			rep.RejectedMessages[k] += v
 		}
-		for k, v := range ign {
+		for k, v := range c.Ignored {
 			rep.IgnoredMessages[k] += v
+		}
+		for k, v := range c.Dropped {
+			if v > 0 {
+				rep.DroppedMessages[k] += v
+				if rep.DroppedByNode[h.index] == nil {
+					rep.DroppedByNode[h.index] = map[string]float64{}
+				}
+				rep.DroppedByNode[h.index][k] += v
+			}
 		}
 	}
 	if attacks != nil {
@@ -593,26 +602,26 @@ func (h *nodeHandle) stop() {
 
 // scrape reads the node's rejected and ignored gossip counters by reason:
 // from its registry in process, from its /metrics otherwise.
-func (h *nodeHandle) scrape() (rejected, ignored map[string]float64, err error) {
+func (h *nodeHandle) scrape() (GossipCounters, error) {
 	if h.reg != nil {
 		mfs, err := h.reg.Gather()
 		if err != nil {
-			return nil, nil, err
+			return GossipCounters{}, err
 		}
-		rejected, ignored = map[string]float64{}, map[string]float64{}
+		c := newGossipCounters()
 		for _, mf := range mfs {
-			addGossipCounters(mf, rejected, ignored)
+			c.add(mf)
 		}
-		return rejected, ignored, nil
+		return c, nil
 	}
 	client := http.Client{Timeout: 2 * time.Second}
 	resp, err := client.Get("http://" + h.metrics + "/metrics")
 	if err != nil {
-		return nil, nil, err
+		return GossipCounters{}, err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return nil, nil, fmt.Errorf("GET /metrics: %s", resp.Status)
+		return GossipCounters{}, fmt.Errorf("GET /metrics: %s", resp.Status)
 	}
 	return ParseGossipCounters(resp.Body)
 }

@@ -9,36 +9,57 @@ import (
 	"github.com/prometheus/common/model"
 )
 
-// The gossip counters the report sums over nodes, by reason label.
+// The gossip counters the report sums over nodes, by reason label (queue
+// for drops).
 const (
 	metricRejected = "provisioner_p2p_gossip_rejected_total"
 	metricIgnored  = "provisioner_p2p_gossip_ignored_total"
+	metricDropped  = "provisioner_p2p_dropped_total"
+	metricFrames   = "provisioner_p2p_frames_refused_total"
 )
 
+// GossipCounters are a node's gossip counters by reason: messages its
+// validators rejected and ignored, and what it dropped without judging
+// (a full queue, keyed by queue, or an inbound gossip stream reset for a
+// frame, keyed "frame_" and the reason). Drops are what a node loses
+// through no fault of the message, so a shortfall starts there.
+type GossipCounters struct {
+	Rejected, Ignored, Dropped map[string]float64
+}
+
+func newGossipCounters() GossipCounters {
+	return GossipCounters{Rejected: map[string]float64{}, Ignored: map[string]float64{}, Dropped: map[string]float64{}}
+}
+
 // ParseGossipCounters reads Prometheus text exposition (a node's /metrics)
-// and sums the rejected and ignored gossip counters by reason.
-func ParseGossipCounters(r io.Reader) (rejected, ignored map[string]float64, err error) {
+// and sums the gossip counters by reason.
+func ParseGossipCounters(r io.Reader) (GossipCounters, error) {
 	p := expfmt.NewTextParser(model.UTF8Validation)
 	mfs, err := p.TextToMetricFamilies(r)
 	if err != nil {
-		return nil, nil, fmt.Errorf("parse metrics: %w", err)
+		return GossipCounters{}, fmt.Errorf("parse metrics: %w", err)
 	}
-	rejected, ignored = map[string]float64{}, map[string]float64{}
+	c := newGossipCounters()
 	for _, mf := range mfs {
-		addGossipCounters(mf, rejected, ignored)
+		c.add(mf)
 	}
-	return rejected, ignored, nil
+	return c, nil
 }
 
-// addGossipCounters adds one metric family's counters by reason, if it is
-// one of the gossip counters.
-func addGossipCounters(mf *dto.MetricFamily, rejected, ignored map[string]float64) {
+// add adds one metric family's counters by reason, if it is one of the
+// gossip counters.
+func (c GossipCounters) add(mf *dto.MetricFamily) {
 	var into map[string]float64
+	label, prefix := "reason", ""
 	switch mf.GetName() {
 	case metricRejected:
-		into = rejected
+		into = c.Rejected
 	case metricIgnored:
-		into = ignored
+		into = c.Ignored
+	case metricDropped:
+		into, label = c.Dropped, "queue"
+	case metricFrames:
+		into, prefix = c.Dropped, "frame_"
 	default:
 		return
 	}
@@ -47,6 +68,6 @@ func addGossipCounters(mf *dto.MetricFamily, rejected, ignored map[string]float6
 		if m.GetCounter() == nil {
 			v = m.GetUntyped().GetValue()
 		}
-		into[labelOf(m.GetLabel(), "reason")] += v
+		into[prefix+labelOf(m.GetLabel(), label)] += v
 	}
 }

@@ -19,6 +19,8 @@ func TestWriteSummary(t *testing.T) {
 		GossipMillis:     Percentiles{P50: 1.25, P99: 9.5},
 		RejectedMessages: map[string]float64{"validator_index": 2, "bad_signature": 16, "decode": 432, "oversize": 0},
 		IgnoredMessages:  map[string]float64{"duplicate": 0},
+		DroppedMessages:  map[string]float64{"outbound_rpc": 3, "frame_stalled": 1},
+		DroppedByNode:    map[int]map[string]float64{2: {"outbound_rpc": 3}, 0: {"frame_stalled": 1}},
 		Faults:           []string{"node 1 killed at block 2"},
 		Checks:           []Check{{Name: "blocks", Pass: true, Detail: "2 of 2 blocks"}, {Name: "bitfields_included", Detail: "x"}},
 		Interrupted:      true,
@@ -32,6 +34,7 @@ summary (interrupted): 2 blocks, 4 validators, 3 paras on 3 cores, slot 1000 ms
   bitfields: 8 signed, 8 in the next block (100.00%); gossip p50 1.2 ms, p99 9.5 ms
   rejected messages: bad_signature 16, decode 432, validator_index 2 (450 in all)
   ignored messages: none
+  dropped messages: frame_stalled 1, outbound_rpc 3 (4 in all); node 0: frame_stalled 1 (1 in all); node 2: outbound_rpc 3 (3 in all)
   forks: 1 blocks did not build on the previous best
   fault: node 1 killed at block 2
   PASS blocks                 2 of 2 blocks
@@ -85,17 +88,25 @@ provisioner_p2p_gossip_rejected_total{reason="decode",topic="backed"} 4
 provisioner_p2p_gossip_rejected_total{topic="dispute",reason="bad_signature"} 1e+00
 # TYPE provisioner_p2p_gossip_ignored_total counter
 provisioner_p2p_gossip_ignored_total{reason="duplicate",topic="bitfield"} 12
+# TYPE provisioner_p2p_dropped_total counter
+provisioner_p2p_dropped_total{queue="outbound_rpc"} 2
+provisioner_p2p_dropped_total{queue="validation_queue"} 0
+# TYPE provisioner_p2p_frames_refused_total counter
+provisioner_p2p_frames_refused_total{reason="budget"} 1
 # TYPE other_total counter
 other_total{reason="decode"} 100
 `
-	rej, ign, err := ParseGossipCounters(strings.NewReader(text))
+	c, err := ParseGossipCounters(strings.NewReader(text))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if FormatCounts(rej) != "bad_signature 1, decode 7 (8 in all)" || FormatCounts(ign) != "duplicate 12 (12 in all)" {
-		t.Fatalf("rejected %v, ignored %v", rej, ign)
+	if FormatCounts(c.Rejected) != "bad_signature 1, decode 7 (8 in all)" || FormatCounts(c.Ignored) != "duplicate 12 (12 in all)" {
+		t.Fatalf("rejected %v, ignored %v", c.Rejected, c.Ignored)
 	}
-	if _, _, err := ParseGossipCounters(strings.NewReader("metric{ 1\n")); err == nil {
+	if got := FormatCounts(c.Dropped); got != "frame_budget 1, outbound_rpc 2 (3 in all)" {
+		t.Fatalf("dropped %v: %s", c.Dropped, got)
+	}
+	if _, err := ParseGossipCounters(strings.NewReader("metric{ 1\n")); err == nil {
 		t.Fatal("garbage parsed")
 	}
 }
