@@ -49,7 +49,10 @@ type LeafInfo struct {
 // once), so they should answer from memory.
 type ChainView interface {
 	// Leaf reports whether relayParent is an active leaf and, if it is,
-	// what validation needs to know about it.
+	// what validation needs to know about it. A leaf should be reported
+	// active only once the Sink accepts data for it (the provisioner has
+	// activated it): a message accepted earlier is delivered to a Sink
+	// that refuses it, and gossipsub never delivers it again.
 	Leaf(relayParent types.Hash) (LeafInfo, bool)
 	// BackingGroup returns the validator indices (in group order) of the
 	// backing group assigned to core at relayParent, and the number of

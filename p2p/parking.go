@@ -249,7 +249,8 @@ func (n *Node) maybePark(k Kind, from peer.ID, res Result, reason string, data [
 
 // LeafActivated tells the node that rp became an active leaf of its chain
 // view, so that messages parked for it are replayed now rather than at
-// the next poll. It never blocks.
+// the next poll. Call it once the Sink accepts data for rp (see
+// ChainView.Leaf). It never blocks.
 func (n *Node) LeafActivated(rp types.Hash) {
 	if info, ok := n.cfg.Chain.Leaf(rp); ok {
 		n.park.setValidators(len(info.Validators))

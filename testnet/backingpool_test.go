@@ -2,6 +2,7 @@ package testnet
 
 import (
 	"fmt"
+	"slices"
 	"testing"
 
 	"github.com/polkadot-provisioner/provisioner/types"
@@ -220,5 +221,65 @@ func TestNetViewKnownBlockOnlyWhenPassed(t *testing.T) {
 	if !v.KnownBlock(headers[3].Hash()) || v.KnownBlock(unknown) {
 		t.Errorf("after activating block 3: known %v (want true), unknown block known %v (want false)",
 			v.KnownBlock(headers[3].Hash()), v.KnownBlock(unknown))
+	}
+}
+
+// leafSteps records, for TestSwitchLeafOrder, what switchLeaf told whom
+// and whether the gossip view accepted messages for the leaf by then.
+type leafSteps struct {
+	view  *netView
+	leaf  types.Hash
+	steps []string
+}
+
+func (r *leafSteps) note(what string) {
+	_, accepted := r.view.Leaf(r.leaf)
+	r.steps = append(r.steps, fmt.Sprintf("%s (view accepts: %v)", what, accepted))
+}
+
+func (r *leafSteps) activate(leaf types.Hash, _ types.BlockNumber, _ types.Hash) {
+	r.note("provisioner activates")
+}
+func (r *leafSteps) LeafActivated(types.Hash)    { r.note("parked gossip replayed") }
+func (r *leafSteps) PruneRelayParent(types.Hash) { r.note("old relay parent pruned") }
+
+// TestSwitchLeafOrder: the provisioner hears of a new leaf before the
+// gossip view accepts anything for it and before parked gossip is
+// replayed, so that nothing accepted for the leaf reaches the provisioner
+// ahead of the leaf (it would be refused as not an active leaf, and
+// gossipsub would never deliver it again).
+func TestSwitchLeafOrder(t *testing.T) {
+	g, keys, kps := chainFixture(t)
+	blocks := busyChain(t, g, kps, 2)
+	chain := NewChain(g, keys)
+	for _, b := range blocks {
+		if _, err := chain.Import(b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	view := newNetView(g, chain)
+	first, second := blocks[0].Header.Hash(), blocks[1].Header.Hash()
+	for _, c := range []struct {
+		leaf, old types.Hash
+		want      []string
+	}{
+		{first, types.Hash{}, []string{
+			"provisioner activates (view accepts: false)",
+			"parked gossip replayed (view accepts: true)",
+		}},
+		{second, first, []string{
+			"provisioner activates (view accepts: false)",
+			"parked gossip replayed (view accepts: true)",
+			"old relay parent pruned (view accepts: true)",
+		}},
+	} {
+		rec := &leafSteps{view: view, leaf: c.leaf}
+		switchLeaf(rec, view, rec, c.leaf, blocks[0].Header.Number, c.old)
+		if !slices.Equal(rec.steps, c.want) {
+			t.Errorf("leaf %s:\n got %q\nwant %q", c.leaf, rec.steps, c.want)
+		}
+		if _, ok := view.Leaf(c.old); !c.old.IsZero() && ok {
+			t.Errorf("old leaf %s still accepted", c.old)
+		}
 	}
 }

@@ -337,13 +337,8 @@ func (n *Node) activate(leaf types.Hash, h types.Header, old types.Hash) {
 	n.leaf = leaf
 	n.held.newLeaf(leaf)
 	n.mu.Unlock()
-	n.view.setLeaf(leaf, old)
-	// Gossip parked for this leaf (it outran the announcement) is
-	// replayed now.
-	n.net.LeafActivated(leaf)
-	n.prov.activate(leaf, h.Number, old)
+	switchLeaf(n.prov, n.view, n.net, leaf, h.Number, old)
 	if !old.IsZero() {
-		n.net.PruneRelayParent(old)
 		n.backing.prune(old)
 	}
 	// Candidates whose votes came before the leaf they build on was
@@ -352,6 +347,38 @@ func (n *Node) activate(leaf types.Hash, h types.Header, old types.Hash) {
 	for _, r := range n.backing.resolve() {
 		n.countHeld(leaf, kindCandidate)
 		n.prov.feed(r.rp, r.cand)
+	}
+}
+
+// leafProvisioner and leafGossip are the parts of a node switchLeaf
+// tells about a new best block (provService and p2p.Node).
+type (
+	leafProvisioner interface {
+		activate(leaf types.Hash, number types.BlockNumber, old types.Hash)
+	}
+	leafGossip interface {
+		LeafActivated(types.Hash)
+		PruneRelayParent(types.Hash)
+	}
+)
+
+// switchLeaf makes leaf the node's only leaf, in an order that loses
+// nothing. The provisioner hears of it first: the gossip view accepts
+// messages for the leaf from the moment setLeaf returns, and parked ones
+// are replayed once LeafActivated kicks the park loop, and each accepted
+// message is fed to the provisioner's queue right away. Fed before the
+// leaf's activation is in that queue, it would be refused as "not an
+// active leaf" and lost for good (gossipsub has marked it seen): one run
+// in twenty under sybil-join lost four bitfields and every candidate of
+// a block that way.
+func switchLeaf(prov leafProvisioner, view *netView, gossip leafGossip, leaf types.Hash, number types.BlockNumber, old types.Hash) {
+	prov.activate(leaf, number, old)
+	view.setLeaf(leaf, old)
+	// Gossip parked for this leaf (it outran the announcement) is
+	// replayed now.
+	gossip.LeafActivated(leaf)
+	if !old.IsZero() {
+		gossip.PruneRelayParent(old)
 	}
 }
 
