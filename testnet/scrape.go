@@ -16,12 +16,15 @@ const (
 	metricIgnored  = "provisioner_p2p_gossip_ignored_total"
 	metricDropped  = "provisioner_p2p_dropped_total"
 	metricFrames   = "provisioner_p2p_frames_refused_total"
+	metricParked   = "provisioner_p2p_parked_total"
 )
 
 // GossipCounters are a node's gossip counters by reason: messages its
 // validators rejected and ignored, and what it dropped without judging
-// (a full queue, keyed by queue, or an inbound gossip stream reset for a
-// frame, keyed "frame_" and the reason). Drops are what a node loses
+// (a full queue, keyed by queue; an inbound gossip stream reset for a
+// frame, keyed "frame_" and the reason; a message for a leaf not known
+// yet that found its sender's parking space full or whose leaf never
+// came, "parked_full" and "parked_expired"). Drops are what a node loses
 // through no fault of the message, so a shortfall starts there.
 type GossipCounters struct {
 	Rejected, Ignored, Dropped map[string]float64
@@ -60,10 +63,18 @@ func (c GossipCounters) add(mf *dto.MetricFamily) {
 		into, label = c.Dropped, "queue"
 	case metricFrames:
 		into, prefix = c.Dropped, "frame_"
+	case metricParked:
+		into, label, prefix = c.Dropped, "result", "parked_"
 	default:
 		return
 	}
 	for _, m := range mf.GetMetric() {
+		if mf.GetName() == metricParked {
+			// Parked, replayed and judged messages were not lost.
+			if r := labelOf(m.GetLabel(), label); r != "full" && r != "expired" {
+				continue
+			}
+		}
 		v := m.GetCounter().GetValue()
 		if m.GetCounter() == nil {
 			v = m.GetUntyped().GetValue()

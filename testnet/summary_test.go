@@ -93,6 +93,11 @@ provisioner_p2p_dropped_total{queue="outbound_rpc"} 2
 provisioner_p2p_dropped_total{queue="validation_queue"} 0
 # TYPE provisioner_p2p_frames_refused_total counter
 provisioner_p2p_frames_refused_total{reason="budget"} 1
+# TYPE provisioner_p2p_parked_total counter
+provisioner_p2p_parked_total{result="parked"} 40
+provisioner_p2p_parked_total{result="replayed"} 30
+provisioner_p2p_parked_total{result="expired"} 4
+provisioner_p2p_parked_total{result="full"} 0
 # TYPE other_total counter
 other_total{reason="decode"} 100
 `
@@ -103,7 +108,7 @@ other_total{reason="decode"} 100
 	if FormatCounts(c.Rejected) != "bad_signature 1, decode 7 (8 in all)" || FormatCounts(c.Ignored) != "duplicate 12 (12 in all)" {
 		t.Fatalf("rejected %v, ignored %v", c.Rejected, c.Ignored)
 	}
-	if got := FormatCounts(c.Dropped); got != "frame_budget 1, outbound_rpc 2 (3 in all)" {
+	if got := FormatCounts(c.Dropped); got != "frame_budget 1, outbound_rpc 2, parked_expired 4 (7 in all)" {
 		t.Fatalf("dropped %v: %s", c.Dropped, got)
 	}
 	if _, err := ParseGossipCounters(strings.NewReader("metric{ 1\n")); err == nil {
