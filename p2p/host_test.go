@@ -11,7 +11,9 @@ import (
 	"strings"
 	"testing"
 
+	pb "github.com/libp2p/go-libp2p-pubsub/pb"
 	ma "github.com/multiformats/go-multiaddr"
+	"golang.org/x/crypto/blake2b"
 )
 
 // The key of Substrate's node-template Alice bootnode
@@ -195,4 +197,44 @@ func mustAddrs(t testing.TB, ss ...string) []ma.Multiaddr {
 		out[i] = m
 	}
 	return out
+}
+
+// TestMessageIDStable: the id is blake2b-160 of topic, a zero byte and the
+// data, the same on every call while hashers are recycled (peers compare
+// ids in IHAVE and IWANT, so it is part of the wire).
+func TestMessageIDStable(t *testing.T) {
+	want := func(topic string, data []byte) string {
+		h, err := blake2b.New(20, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.Write(append(append([]byte(topic), 0), data...))
+		return string(h.Sum(nil))
+	}
+	str := func(s string) *string { return &s }
+	msgs := []*pb.Message{
+		{Topic: str("/x/bitfield"), Data: []byte{1, 2, 3}},
+		{Topic: str("/x/bitfield"), Data: []byte{1, 2, 4}},
+		{Topic: str("/x/bitfiel"), Data: []byte{'d', 0, 1, 2, 3}},
+		{Topic: str(""), Data: nil},
+	}
+	seen := map[string]int{}
+	for round := range 3 {
+		for i, m := range msgs {
+			got := messageID(m)
+			if w := want(m.GetTopic(), m.Data); got != w || len(got) != 20 {
+				t.Fatalf("round %d, message %d: id %x, want %x", round, i, got, w)
+			}
+			if j, ok := seen[got]; ok && j != i {
+				t.Fatalf("messages %d and %d share id %x", i, j, got)
+			}
+			seen[got] = i
+		}
+	}
+	if len(seen) != len(msgs) {
+		t.Fatalf("%d ids for %d messages", len(seen), len(msgs))
+	}
+	if got := hex.EncodeToString([]byte(messageID(msgs[0]))); got != "befc125325db3a9d65ef59372f0dd441d0a20d40" {
+		t.Fatalf("id of message 0: %s", got)
+	}
 }

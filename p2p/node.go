@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash"
 	"net"
 	"sync"
 	"time"
@@ -272,12 +273,27 @@ func (n *Node) scoreParams() (*pubsub.PeerScoreParams, *pubsub.PeerScoreThreshol
 // messageID is the content hash of a message: the same bytes on the same
 // topic relayed by different peers are one message.
 func messageID(m *pb.Message) string {
-	h, _ := blake2b.New(20, nil)
+	h := idHashers.Get().(hash.Hash)
+	h.Reset()
 	h.Write([]byte(m.GetTopic()))
 	h.Write([]byte{0})
 	h.Write(m.Data)
-	return string(h.Sum(nil))
+	var sum [20]byte
+	id := string(h.Sum(sum[:0]))
+	idHashers.Put(h)
+	return id
 }
+
+// idHashers recycles messageID's hashers: gossipsub asks for the id of
+// every copy of every message it receives (thousands a second at Kusama
+// scale), and a fresh blake2b state is a few hundred bytes of garbage.
+var idHashers = sync.Pool{New: func() any {
+	h, err := blake2b.New(20, nil)
+	if err != nil {
+		panic("p2p: blake2b-160: " + err.Error()) // only for a bad size or key
+	}
+	return h
+}}
 
 // gossipHistory is how far back lazy gossip names messages: a message
 // is named at one or two heartbeats after it arrived, enough for a peer
