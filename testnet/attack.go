@@ -172,10 +172,18 @@ type AttackSide struct {
 	StreamsReset int            `json:"streams_reset,omitempty"`
 	ResetMillis  *DurationStats `json:"reset_ms,omitempty"`
 	// CutoffMillis: per identity and node, the time from the identity's
-	// first junk message to the node disconnecting it; CutoffMissed: pairs
-	// still connected CutoffWait after the first junk.
-	CutoffMillis *DurationStats `json:"cutoff_ms,omitempty"`
-	CutoffMissed int            `json:"cutoff_missed,omitempty"`
+	// first junk message that the node judged to the node disconnecting
+	// it; CutoffMissed: pairs still connected cutoffTarget after it.
+	// Junk counts from the identity's first junk or from when the node
+	// fetched its record, whichever is later: until its record verifies
+	// an identity is a stranger whose gossip the node drops unread.
+	// AdmittedAfterJunk counts the pairs where the record came later, and
+	// NeverAdmitted those where the node never fetched it (the identity
+	// stayed a stranger: nothing to cut off).
+	CutoffMillis      *DurationStats `json:"cutoff_ms,omitempty"`
+	CutoffMissed      int            `json:"cutoff_missed,omitempty"`
+	AdmittedAfterJunk int            `json:"admitted_after_junk,omitempty"`
+	NeverAdmitted     int            `json:"never_admitted,omitempty"`
 	// ProbesAdmitted of ProbesTried: during a conn-flood, a fresh identity
 	// of a real validator dials a node once a second; admitted means the
 	// node took the connection and fetched its record.
@@ -413,6 +421,12 @@ func newAttackHost() (host.Host, error) {
 // serveRecord makes h answer the validator-record protocol with a record
 // of validator v signed by kp; admitted is closed once a node asked.
 func serveRecord(h host.Host, g *Genesis, session types.SessionIndex, v int, kp *types.Keypair) <-chan struct{} {
+	return serveRecordTo(h, g, session, v, kp, nil)
+}
+
+// serveRecordTo is serveRecord that also tells onAsk (when not nil) which
+// peer fetched the record, each time one did.
+func serveRecordTo(h host.Host, g *Genesis, session types.SessionIndex, v int, kp *types.Keypair, onAsk func(peer.ID)) <-chan struct{} {
 	asked := make(chan struct{})
 	var once sync.Once
 	key := &p2p.SessionKey{Session: session, Index: types.ValidatorIndex(v), Signer: kp}
@@ -425,6 +439,9 @@ func serveRecord(h host.Host, g *Genesis, session types.SessionIndex, v int, kp 
 			return
 		}
 		if p2p.WriteFrame(s, someRecord{rec}) == nil {
+			if onAsk != nil {
+				onAsk(s.Conn().RemotePeer())
+			}
 			once.Do(func() { close(asked) })
 		}
 	})
@@ -474,10 +491,12 @@ type gossipIdentity struct {
 	tr     *attackTracer
 	cancel context.CancelFunc
 	// firstJunk and gone: when the identity sent its first junk, and when
-	// each node disconnected it.
+	// each node disconnected it; askedAt: when each node fetched its
+	// record (a bad validator's identity).
 	mu        sync.Mutex
 	firstJunk time.Time
 	gone      map[peer.ID]time.Time
+	askedAt   map[peer.ID]time.Time
 	asked     <-chan struct{}
 }
 
@@ -541,9 +560,16 @@ func (a *attacker) newGossipIdentity(ctx context.Context, v int, kp *types.Keypa
 	if err != nil {
 		return nil, err
 	}
-	id := &gossipIdentity{h: h, topics: map[p2p.Kind]*pubsub.Topic{}, tr: &attackTracer{}, gone: map[peer.ID]time.Time{}}
+	id := &gossipIdentity{h: h, topics: map[p2p.Kind]*pubsub.Topic{}, tr: &attackTracer{},
+		gone: map[peer.ID]time.Time{}, askedAt: map[peer.ID]time.Time{}}
 	if kp != nil {
-		id.asked = serveRecord(h, a.env.g, a.env.session(), v, kp)
+		id.asked = serveRecordTo(h, a.env.g, a.env.session(), v, kp, func(p peer.ID) {
+			id.mu.Lock()
+			if _, ok := id.askedAt[p]; !ok {
+				id.askedAt[p] = time.Now()
+			}
+			id.mu.Unlock()
+		})
 	}
 	h.Network().Notify(&network.NotifyBundle{DisconnectedF: func(nw network.Network, c network.Conn) {
 		p := c.RemotePeer()
@@ -603,37 +629,60 @@ func (id *gossipIdentity) junk(ctx context.Context, k p2p.Kind, data []byte) boo
 // that sent junk to nodes it was connected to), grafts and messages.
 func (a *attacker) retire(id *gossipIdentity, s *sideStats, connected []peer.ID) {
 	id.mu.Lock()
-	first := id.firstJunk
-	var cut []time.Duration
-	missed, disc := 0, 0
+	cut, missed, late, never := id.cutoffs(connected, time.Now())
+	disc := 0
 	for _, p := range connected {
-		at, ok := id.gone[p]
-		switch {
-		case ok:
+		if _, ok := id.gone[p]; ok {
 			disc++
-			// Only a bad validator's identity is admitted, so only its
-			// junk reaches validation and can cost it the connection; an
-			// outsider's is dropped unread, and its disconnection is the
-			// stranger quota's doing.
-			if id.asked != nil && !first.IsZero() && !at.Before(first) {
-				cut = append(cut, at.Sub(first))
-			}
-		case id.asked != nil && !first.IsZero() && time.Since(first) >= cutoffTarget:
-			// Still connected a full target after its first junk. One
-			// retired sooner (the run ended) is not judged.
-			missed++
 		}
 	}
 	id.mu.Unlock()
 	a.note(s, func(s *sideStats) {
 		s.cutoffs = append(s.cutoffs, cut...)
 		s.CutoffMissed += missed
+		s.AdmittedAfterJunk += late
+		s.NeverAdmitted += never
 		s.Disconnected += disc
 		s.Grafts += int(id.tr.grafts.Load())
 		s.GossipReceived += int(id.tr.msgs.Load())
 		s.addGossipFrom(id.tr, a.nodeName)
 	})
 	id.close()
+}
+
+// cutoffs judges a bad validator's identity against each node in
+// connected, at now (id.mu held): the time from the first junk the node
+// judged to its disconnection, for nodes that cut it off; missed, nodes
+// still connected cutoffTarget after that junk (one retired sooner, when
+// the run ended, is not judged); late, nodes that fetched its record only
+// after its first junk (their junk counts from then: a stranger's gossip
+// is dropped unread); never, nodes that never fetched it. An outsider
+// (no record) is never admitted, its junk never judged, and its
+// disconnection the stranger quota's doing: it gives nothing.
+func (id *gossipIdentity) cutoffs(connected []peer.ID, now time.Time) (cut []time.Duration, missed, late, never int) {
+	if id.asked == nil || id.firstJunk.IsZero() {
+		return nil, 0, 0, 0
+	}
+	for _, p := range connected {
+		from := id.firstJunk
+		asked, ok := id.askedAt[p]
+		switch {
+		case !ok:
+			never++
+			continue
+		case asked.After(from):
+			late++
+			from = asked
+		}
+		at, gone := id.gone[p]
+		switch {
+		case gone && !at.Before(from):
+			cut = append(cut, at.Sub(from))
+		case !gone && now.Sub(from) >= cutoffTarget:
+			missed++
+		}
+	}
+	return cut, missed, late, never
 }
 
 // nodeName is "node N" for the node whose peer id is p, else p.
@@ -1262,6 +1311,8 @@ func (s AttackSide) line() string {
 	} else if s.CutoffMissed > 0 {
 		parts = append(parts, fmt.Sprintf("cut off 0/%d", s.CutoffMissed))
 	}
+	add("admitted after its first junk", s.AdmittedAfterJunk)
+	add("never admitted", s.NeverAdmitted)
 	if s.ProbesTried > 0 {
 		parts = append(parts, fmt.Sprintf("validator probes admitted %d/%d", s.ProbesAdmitted, s.ProbesTried))
 	}
@@ -1309,7 +1360,9 @@ const maxNodeRSS = 100 << 20
 //     validator's: they are not builders) got an inherent;
 //   - attack_cutoff_1s: each bad validator identity that sent junk which
 //     costs score (garbage, unknown-leaf) was disconnected by every node
-//     within 1 s of its first junk message.
+//     that admitted it within 1 s of its first junk message the node
+//     judged (from the identity's first junk, or from the node's fetch of
+//     its record when that came later: see AttackSide.CutoffMillis).
 //
 // no_empty_fallback applies as in every run.
 func attackChecks(rep *Report, cfg Config, add func(name string, pass bool, format string, a ...any)) {
@@ -1373,13 +1426,14 @@ func attackChecks(rep *Report, cfg Config, add func(name string, pass bool, form
 	add("attack_strangers_not_in_mesh", grafts == 0 && msgs == 0,
 		"outsider identities got %d GRAFTs and %d gossip messages from the nodes%s", grafts, msgs, sentBy)
 	add("attack_strangers_no_inherent", inherents == 0, "%d inherents served to attackers", inherents)
-	within, total := 0, 0
+	within, total, lateAdmitted := 0, 0, 0
 	var worstCut float64
 	for _, a := range rep.Attacks {
 		if a.BadValidators == nil || (a.Kind != AttackGarbage && a.Kind != AttackUnknownLeaf) {
 			continue
 		}
 		total += a.BadValidators.CutoffMissed
+		lateAdmitted += a.BadValidators.AdmittedAfterJunk
 		if d := a.BadValidators.CutoffMillis; d != nil {
 			within += d.Within
 			total += d.N
@@ -1388,7 +1442,8 @@ func attackChecks(rep *Report, cfg Config, add func(name string, pass bool, form
 	}
 	if total > 0 {
 		add("attack_cutoff_1s", within == total,
-			"%d of %d bad identity-node pairs cut off within 1 s of the first junk (slowest %.0f ms)", within, total, worstCut)
+			"%d of %d bad identity-node pairs cut off within 1 s of the first junk the node judged (slowest %.0f ms; %d pairs judged from the node's late fetch of the record)",
+			within, total, worstCut, lateAdmitted)
 	}
 }
 

@@ -82,7 +82,7 @@ func TestAttackChecks(t *testing.T) {
 		NodesResources: []NodeResources{{Node: 0, Scope: "process", RSSBytes: rss(40)}, {Node: 1, Scope: "process", RSSBytes: rss(120)}},
 		Attacks: []AttackReport{
 			{Kind: AttackGarbage, Outsiders: AttackSide{Grafts: 1, GossipReceived: 3, GossipFrom: []string{"node 1: 2", "node 4: 1"}},
-				BadValidators: &AttackSide{CutoffMillis: &DurationStats{N: 3, Within: 2, Max: 1500}, CutoffMissed: 1}},
+				BadValidators: &AttackSide{CutoffMillis: &DurationStats{N: 3, Within: 2, Max: 1500}, CutoffMissed: 1, AdmittedAfterJunk: 2}},
 			{Kind: AttackInherentSpam, Outsiders: AttackSide{Inherents: 0}, BadValidators: &AttackSide{Inherents: 0}},
 		},
 	}
@@ -97,6 +97,9 @@ func TestAttackChecks(t *testing.T) {
 	})
 	if d, want := details["attack_strangers_not_in_mesh"], "outsider identities got 1 GRAFTs and 3 gossip messages from the nodes (from node 1: 2, node 4: 1)"; d != want {
 		t.Errorf("strangers detail %q, want %q", d, want)
+	}
+	if d, want := details["attack_cutoff_1s"], "2 of 4 bad identity-node pairs cut off within 1 s of the first junk the node judged (slowest 1500 ms; 2 pairs judged from the node's late fetch of the record)"; d != want {
+		t.Errorf("cutoff detail %q, want %q", d, want)
 	}
 	want := []Check{
 		{Name: "attack_bitfields_included", Pass: true},     // 2 late of 400: the 99.5% allows 2
@@ -121,6 +124,38 @@ func TestAttackChecks(t *testing.T) {
 	})
 	if got[0].Pass {
 		t.Errorf("3 late of 400 passed the 99.5%% rule")
+	}
+}
+
+// TestIdentityCutoffs: a pair's junk counts from the identity's first
+// junk or from the node's fetch of its record, whichever is later; a node
+// that never fetched it never admitted the identity and is not judged.
+func TestIdentityCutoffs(t *testing.T) {
+	t0 := time.Unix(1_700_000_000, 0)
+	ms := func(n int) time.Time { return t0.Add(time.Duration(n) * time.Millisecond) }
+	a, b, c, d, e := peer.ID("a"), peer.ID("b"), peer.ID("c"), peer.ID("d"), peer.ID("e")
+	id := &gossipIdentity{
+		asked:     make(chan struct{}),
+		firstJunk: ms(0),
+		// a: asked before the junk, cut at 300 ms; b: asked at 900 ms, cut
+		// at 1,600 (700 after its fetch); c: asked, still connected;
+		// d: never asked; e: asked, cut before the junk (the run's start).
+		askedAt: map[peer.ID]time.Time{a: ms(-500), b: ms(900), c: ms(-10), e: ms(-900)},
+		gone:    map[peer.ID]time.Time{a: ms(300), b: ms(1600), d: ms(100), e: ms(-100)},
+	}
+	cut, missed, late, never := id.cutoffs([]peer.ID{a, b, c, d, e}, ms(2000))
+	want := []time.Duration{300 * time.Millisecond, 700 * time.Millisecond}
+	if !slices.Equal(cut, want) || missed != 1 || late != 1 || never != 1 {
+		t.Fatalf("cut %v missed %d late %d never %d; want %v, 1, 1, 1", cut, missed, late, never, want)
+	}
+	// Judged sooner than the target after the junk: c is not missed yet.
+	if _, missed, _, _ := id.cutoffs([]peer.ID{c}, ms(500)); missed != 0 {
+		t.Fatalf("missed %d at 500 ms", missed)
+	}
+	// An outsider (no record served) gives nothing.
+	out := &gossipIdentity{firstJunk: ms(0), gone: map[peer.ID]time.Time{a: ms(50)}}
+	if cut, missed, late, never := out.cutoffs([]peer.ID{a}, ms(2000)); cut != nil || missed+late+never != 0 {
+		t.Fatalf("outsider: %v %d %d %d", cut, missed, late, never)
 	}
 }
 
