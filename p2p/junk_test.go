@@ -3,9 +3,12 @@ package p2p
 import (
 	"errors"
 	"maps"
+	"slices"
 	"testing"
 	"time"
 
+	"github.com/libp2p/go-libp2p"
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/polkadot-provisioner/provisioner/codec"
@@ -216,5 +219,63 @@ func TestFrameGuard(t *testing.T) {
 				t.Fatalf("bytes in use %d, want %d", got, tc.inUse)
 			}
 		})
+	}
+}
+
+// TestJunkBelow lists exactly the peers whose junk penalty alone is below
+// the threshold, after decay.
+func TestJunkBelow(t *testing.T) {
+	cfg := &Config{}
+	cfg.Admission = AdmissionConfig{JunkGrace: 16, JunkWeight: -2, JunkHalfLife: time.Minute}
+	a := newAdmission(cfg, nil)
+	now := time.Unix(1000, 0)
+	a.now = func() time.Time { return now }
+	for p, n := range map[peer.ID]int{"grace": 16, "some": 40, "edge": 56, "over": 57, "lots": 500} {
+		for range n {
+			a.addJunk(p, 1, ReasonDuplicate)
+		}
+	}
+	// edge: (56-16)*-2 = -80, not below -80.
+	if got, want := a.junkBelow(-80), []peer.ID{"lots", "over"}; !slices.Equal(got, want) {
+		t.Fatalf("below -80: %v, want %v", got, want)
+	}
+	if got, want := a.junkBelow(-40), []peer.ID{"edge", "lots", "over", "some"}; !slices.Equal(got, want) {
+		t.Fatalf("below -40: %v, want %v", got, want)
+	}
+	// Two half-lives: lots decays to 125 (-218), over to 14.25 (none).
+	now = now.Add(2 * time.Minute)
+	if got, want := a.junkBelow(-80), []peer.ID{"lots"}; !slices.Equal(got, want) {
+		t.Fatalf("two half-lives later: %v, want %v", got, want)
+	}
+}
+
+// TestJunkBansPeerGossipsubNeverScored: a peer gossipsub holds no score
+// record for (it never opened a gossip stream to it) is banned and
+// disconnected once its junk alone is below the graylist threshold.
+// Bans used to come only from gossipsub's score snapshots, in which such
+// a peer never appears.
+func TestJunkBansPeerGossipsubNeverScored(t *testing.T) {
+	f := testFixture(t)
+	n := newTestNode(t, newFakeChain(f, leafHash(1)), nil)
+	plain, err := libp2p.New(libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"), libp2p.DisableRelay(), libp2p.DisableMetrics())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = plain.Close() })
+	connect(t, plain, n.Host())
+	p := plain.ID()
+	th := n.Thresholds()
+	for i := 0; float64(i) < n.cfg.Admission.JunkGrace+(th.Graylist/n.cfg.Admission.JunkWeight)+2; i++ {
+		n.adm.addJunk(p, 1, ReasonDuplicate)
+	}
+	waitUntil(t, 10*time.Second, "the junk sender banned", func() bool { return contains(n.BannedPeers(), p) })
+	waitUntil(t, 10*time.Second, "the junk sender disconnected", func() bool {
+		return n.Host().Network().Connectedness(p) != network.Connected
+	})
+	n.scoreMu.RLock()
+	_, scored := n.behaviour[p]
+	n.scoreMu.RUnlock()
+	if scored {
+		t.Fatal("gossipsub scored the peer: the test does not exercise a peer without a score record")
 	}
 }
