@@ -83,6 +83,11 @@ type Report struct {
 	// and by node (nodes that dropped nothing are left out).
 	DroppedMessages map[string]float64         `json:"dropped_messages"`
 	DroppedByNode   map[int]map[string]float64 `json:"dropped_by_node,omitempty"`
+	// DiscardedData: what the nodes' provisioners refused of what gossip
+	// handed them, "kind/reason" (unknown_relay_parent is mostly data for
+	// a leaf just replaced, superseded a bitfield with no more bits).
+	DiscardedData   map[string]float64         `json:"discarded_data"`
+	DiscardedByNode map[int]map[string]float64 `json:"discarded_by_node,omitempty"`
 	Graylisted      []string                   `json:"graylisted,omitempty"`
 	Faults          []string                   `json:"faults,omitempty"`
 	Checks          []Check                    `json:"checks"`
@@ -310,6 +315,7 @@ func (r *Recorder) Report(nodes int) *Report {
 		ParasIncluded:    map[string]int{},
 		RejectedMessages: map[string]float64{}, IgnoredMessages: map[string]float64{},
 		DroppedMessages: map[string]float64{}, DroppedByNode: map[int]map[string]float64{},
+		DiscardedData: map[string]float64{}, DiscardedByNode: map[int]map[string]float64{},
 		GossipMillis: Percentiles{P50: percentile(r.gossip, 0.50), P99: percentile(r.gossip, 0.99)},
 	}
 	sort.Slice(rep.Blocks, func(i, j int) bool { return rep.Blocks[i].Number < rep.Blocks[j].Number })

@@ -416,6 +416,13 @@ loop:
 		for k, v := range c.Ignored {
 			rep.IgnoredMessages[k] += v
 		}
+		for k, v := range c.Discarded {
+			rep.DiscardedData[k] += v
+			if rep.DiscardedByNode[h.index] == nil {
+				rep.DiscardedByNode[h.index] = map[string]float64{}
+			}
+			rep.DiscardedByNode[h.index][k] += v
+		}
 		for k, v := range c.Dropped {
 			if v > 0 {
 				rep.DroppedMessages[k] += v

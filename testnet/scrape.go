@@ -17,6 +17,8 @@ const (
 	metricDropped  = "provisioner_p2p_dropped_total"
 	metricFrames   = "provisioner_p2p_frames_refused_total"
 	metricParked   = "provisioner_p2p_parked_total"
+	// The provisioner's own refusals, by kind and reason ("kind/reason").
+	metricDiscarded = "polkadot_parachain_provisioner_discarded_data_total"
 )
 
 // GossipCounters are a node's gossip counters by reason: messages its
@@ -26,12 +28,15 @@ const (
 // yet that found its sender's parking space full or whose leaf never
 // came, "parked_full" and "parked_expired"). Drops are what a node loses
 // through no fault of the message, so a shortfall starts there.
+// Discarded is what the node's provisioner refused of what gossip
+// handed it, keyed "kind/reason".
 type GossipCounters struct {
-	Rejected, Ignored, Dropped map[string]float64
+	Rejected, Ignored, Dropped, Discarded map[string]float64
 }
 
 func newGossipCounters() GossipCounters {
-	return GossipCounters{Rejected: map[string]float64{}, Ignored: map[string]float64{}, Dropped: map[string]float64{}}
+	return GossipCounters{Rejected: map[string]float64{}, Ignored: map[string]float64{}, Dropped: map[string]float64{},
+		Discarded: map[string]float64{}}
 }
 
 // ParseGossipCounters reads Prometheus text exposition (a node's /metrics)
@@ -65,6 +70,13 @@ func (c GossipCounters) add(mf *dto.MetricFamily) {
 		into, prefix = c.Dropped, "frame_"
 	case metricParked:
 		into, label, prefix = c.Dropped, "result", "parked_"
+	case metricDiscarded:
+		for _, m := range mf.GetMetric() {
+			if v := m.GetCounter().GetValue(); v > 0 {
+				c.Discarded[labelOf(m.GetLabel(), "kind")+"/"+labelOf(m.GetLabel(), "reason")] += v
+			}
+		}
+		return
 	default:
 		return
 	}

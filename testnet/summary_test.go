@@ -98,6 +98,9 @@ provisioner_p2p_parked_total{result="parked"} 40
 provisioner_p2p_parked_total{result="replayed"} 30
 provisioner_p2p_parked_total{result="expired"} 4
 provisioner_p2p_parked_total{result="full"} 0
+# TYPE polkadot_parachain_provisioner_discarded_data_total counter
+polkadot_parachain_provisioner_discarded_data_total{kind="bitfield",reason="unoccupied"} 15
+polkadot_parachain_provisioner_discarded_data_total{kind="bitfield",reason="shutdown"} 0
 # TYPE other_total counter
 other_total{reason="decode"} 100
 `
@@ -110,6 +113,9 @@ other_total{reason="decode"} 100
 	}
 	if got := FormatCounts(c.Dropped); got != "frame_budget 1, outbound_rpc 2, parked_expired 4 (7 in all)" {
 		t.Fatalf("dropped %v: %s", c.Dropped, got)
+	}
+	if len(c.Discarded) != 1 || c.Discarded["bitfield/unoccupied"] != 15 {
+		t.Fatalf("discarded %v", c.Discarded)
 	}
 	if _, err := ParseGossipCounters(strings.NewReader("metric{ 1\n")); err == nil {
 		t.Fatal("garbage parsed")
