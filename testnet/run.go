@@ -607,8 +607,9 @@ func (h *nodeHandle) stop() {
 	<-h.done
 }
 
-// scrape reads the node's rejected and ignored gossip counters by reason:
-// from its registry in process, from its /metrics otherwise.
+// scrape reads the node's gossip counters by reason: from its registry in
+// process, from its /metrics otherwise (a node process's whole /metrics
+// is kept as metrics.txt beside its log).
 func (h *nodeHandle) scrape() (GossipCounters, error) {
 	if h.reg != nil {
 		mfs, err := h.reg.Gather()
@@ -630,7 +631,16 @@ func (h *nodeHandle) scrape() (GossipCounters, error) {
 	if resp.StatusCode != http.StatusOK {
 		return GossipCounters{}, fmt.Errorf("GET /metrics: %s", resp.Status)
 	}
-	return ParseGossipCounters(resp.Body)
+	body := io.Reader(resp.Body)
+	if h.logPath != "" {
+		// Every counter of the node at the end of the run, beside its
+		// log: the report sums only a few of them.
+		if f, err := os.Create(filepath.Join(filepath.Dir(h.logPath), "metrics.txt")); err == nil {
+			defer f.Close()
+			body = io.TeeReader(resp.Body, f)
+		}
+	}
+	return ParseGossipCounters(body)
 }
 
 type labelPair interface {
