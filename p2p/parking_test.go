@@ -253,3 +253,55 @@ func TestValidationNotStarvedByBlockingView(t *testing.T) {
 	}
 
 }
+
+// raceChain is a fakeChain with KnownBlocks whose leaf activates the
+// moment validation first finds it inactive: validation ignores the
+// message as not an active leaf, and the leaf is already known and active
+// when the node decides whether to park it.
+type raceChain struct {
+	*fakeChain
+	leaf types.Hash
+	once sync.Once
+}
+
+func (c *raceChain) Leaf(rp types.Hash) (LeafInfo, bool) {
+	info, ok := c.fakeChain.Leaf(rp)
+	if !ok && rp == c.leaf {
+		c.once.Do(func() { c.fakeChain.activate(rp) })
+	}
+	return info, ok
+}
+
+func (c *raceChain) KnownBlock(h types.Hash) bool {
+	_, ok := c.fakeChain.Leaf(h)
+	return ok
+}
+
+// TestParkedWhenLeafActivatesDuringValidation: a message judged while its
+// leaf was not yet active, whose leaf activated before the node decided
+// to park it, is parked and delivered, not dropped as late.
+func TestParkedWhenLeafActivatesDuringValidation(t *testing.T) {
+	f := testFixture(t)
+	leaf := leafHash(1)
+	chain := &raceChain{fakeChain: newFakeChain(f), leaf: leaf}
+	sink := newRecSink()
+	ev := newEvents()
+	n := newTestNode(t, chain, sink, func(c *Config) { c.ValidationHook = ev.hook; c.Park.Window = time.Minute })
+	raw := newRawPeer(t)
+	raw.link(t, n)
+	m := f.bitfield(leaf, 3, "10100")
+	raw.send(t, KindBitfield, types.Encode(&m))
+	got := ev.waitFrom(t, raw.h.ID(), 0, 10*time.Second)
+	if got.Result != Ignore || got.Reason != ReasonNotActiveLeaf {
+		t.Fatalf("first outcome %v/%s, want ignore/%s", got.Result, got.Reason, ReasonNotActiveLeaf)
+	}
+	// Nobody calls LeafActivated: the park loop's poll finds the leaf.
+	select {
+	case d := <-sink.ch:
+		if d.RelayParent != leaf || d.Bitfield.ValidatorIndex != 3 {
+			t.Fatalf("delivered %s/%d, want %s/3", d.RelayParent, d.Bitfield.ValidatorIndex, leaf)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a bitfield whose leaf activated during its validation was never delivered")
+	}
+}
