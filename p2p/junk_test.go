@@ -279,3 +279,40 @@ func TestJunkBansPeerGossipsubNeverScored(t *testing.T) {
 		t.Fatal("gossipsub scored the peer: the test does not exercise a peer without a score record")
 	}
 }
+
+// TestJunkBansAtOnce: the junk that takes a peer below the graylist
+// threshold bans and disconnects it from the goroutine that judged it,
+// with no inspection tick in between (the interval here is an hour).
+func TestJunkBansAtOnce(t *testing.T) {
+	f := testFixture(t)
+	n := newTestNode(t, newFakeChain(f, leafHash(1)), nil, func(c *Config) { c.Gossip.ScoreInspectInterval = time.Hour })
+	plain, err := libp2p.New(libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"), libp2p.DisableRelay(), libp2p.DisableMetrics())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = plain.Close() })
+	connect(t, plain, n.Host())
+	p := plain.ID()
+	th := n.Thresholds()
+	below := int(n.cfg.Admission.JunkGrace + th.Graylist/n.cfg.Admission.JunkWeight) // the count at the threshold
+	for range below {
+		n.junk(p, 1, ReasonDuplicate)
+	}
+	if contains(n.BannedPeers(), p) {
+		t.Fatalf("banned at %d junk messages, on the threshold", below)
+	}
+	n.junk(p, 1, ReasonDuplicate)
+	if !contains(n.BannedPeers(), p) {
+		t.Fatal("not banned by the junk message that took it below the threshold")
+	}
+	if got := counterOf(t, n.m.admission.WithLabelValues("banned")); got != 1 {
+		t.Fatalf("bans counted %v, want 1", got)
+	}
+	waitUntil(t, 10*time.Second, "the junk sender disconnected", func() bool {
+		return n.Host().Network().Connectedness(p) != network.Connected
+	})
+	n.junk(p, 1, ReasonDuplicate) // banned already: counted once
+	if got := counterOf(t, n.m.admission.WithLabelValues("banned")); got != 1 {
+		t.Fatalf("bans counted %v after more junk, want 1", got)
+	}
+}

@@ -241,11 +241,11 @@ func (n *Node) maybePark(k Kind, from peer.ID, res Result, reason string, data [
 		switch n.park.park(parkedMsg{kind: k, rp: rp, from: from, data: data, at: time.Now()}) {
 		case parkFull:
 			n.m.parked.WithLabelValues("full").Inc()
-			n.adm.addJunk(from, junkParkFull, "park_full")
+			n.junk(from, junkParkFull, "park_full")
 			return
 		case parkLeaves:
 			n.m.parked.WithLabelValues("unknown_leaves").Inc()
-			n.adm.addJunk(from, junkUnknownLeaves, "unknown_leaves")
+			n.junk(from, junkUnknownLeaves, "unknown_leaves")
 			return
 		}
 		n.m.parked.WithLabelValues("parked").Inc()
@@ -254,7 +254,7 @@ func (n *Node) maybePark(k Kind, from peer.ID, res Result, reason string, data [
 		default:
 		}
 	case ReasonUnknownSession, ReasonDuplicate, ReasonSecondBitfield:
-		n.adm.addJunk(from, junkIgnored, reason)
+		n.junk(from, junkIgnored, reason)
 	}
 }
 
@@ -302,7 +302,7 @@ func (n *Node) processParked() {
 	})
 	for _, m := range expired {
 		n.m.parked.WithLabelValues("expired").Inc()
-		n.adm.addJunk(m.from, junkExpired, "park_expired")
+		n.junk(m.from, junkExpired, "park_expired")
 	}
 	for _, m := range replay {
 		if n.ctx.Err() != nil {
@@ -326,7 +326,7 @@ func (n *Node) replayParked(m parkedMsg) {
 		n.m.parked.WithLabelValues("replayed").Inc()
 	case errors.As(err, &ve) && vd.result == Reject:
 		n.m.parked.WithLabelValues("rejected").Inc()
-		n.adm.addJunk(m.from, junkReplayReject, "replay_"+vd.reason)
+		n.junk(m.from, junkReplayReject, "replay_"+vd.reason)
 	default:
 		// Ignored (a duplicate of a copy that came meanwhile) or closing.
 		n.m.parked.WithLabelValues("ignored").Inc()
