@@ -201,6 +201,7 @@ const (
 	junkParkFull     = 1  // more early messages than the buffer holds
 	junkIgnored      = 1  // unknown session, duplicate, second bitfield
 	junkReplayReject = 10 // parked, then provably bad once judged
+	junkRejected     = 10 // provably bad (a reject)
 	// A relay parent past maxParkedLeaves: made up, as provable as a
 	// bad signature.
 	junkUnknownLeaves = 10
@@ -210,6 +211,13 @@ const (
 // early messages of admitted peers and counts junk. It never blocks.
 func (n *Node) maybePark(k Kind, from peer.ID, res Result, reason string, data []byte) {
 	if from == n.host.ID() {
+		return
+	}
+	if res == Reject {
+		// Provably bad. gossipsub's own score counts it too (P4), but
+		// only its inspection, which can lag under a flood, bans on that;
+		// as junk it bans from here (Node.junk).
+		n.junk(from, junkRejected, "reject_"+reason)
 		return
 	}
 	switch reason {
