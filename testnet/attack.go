@@ -179,11 +179,15 @@ type AttackSide struct {
 	// an identity is a stranger whose gossip the node drops unread.
 	// AdmittedAfterJunk counts the pairs where the record came later, and
 	// NeverAdmitted those where the node never fetched it (the identity
-	// stayed a stranger: nothing to cut off).
+	// stayed a stranger: nothing to cut off). Junk also counts only from
+	// the identity's first published message queued for the node (its
+	// router sends to a node once it has heard the node's subscriptions);
+	// NoJunkSent counts the pairs it never sent any.
 	CutoffMillis      *DurationStats `json:"cutoff_ms,omitempty"`
 	CutoffMissed      int            `json:"cutoff_missed,omitempty"`
 	AdmittedAfterJunk int            `json:"admitted_after_junk,omitempty"`
 	NeverAdmitted     int            `json:"never_admitted,omitempty"`
+	NoJunkSent        int            `json:"no_junk_sent,omitempty"`
 	// ProbesAdmitted of ProbesTried: during a conn-flood, a fresh identity
 	// of a real validator dials a node once a second; admitted means the
 	// node took the connection and fetched its record.
@@ -507,6 +511,18 @@ type attackTracer struct {
 	grafts, msgs atomic.Int64
 	mu           sync.Mutex
 	from         map[peer.ID]int
+	// firstSent is when the identity's router first queued published
+	// messages for each peer.
+	firstSent map[peer.ID]time.Time
+}
+
+// firstSentTo is when the identity first queued a published message for
+// p; false if it never did.
+func (t *attackTracer) firstSentTo(p peer.ID) (time.Time, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	at, ok := t.firstSent[p]
+	return at, ok
 }
 
 // sent notes a published message m's sender. An identity registers no
@@ -540,7 +556,19 @@ func (t *attackTracer) DeliverMessage(m *pubsub.Message)                     { t
 func (t *attackTracer) RejectMessage(m *pubsub.Message, _ string)            { t.sent(m) }
 func (t *attackTracer) DuplicateMessage(m *pubsub.Message)                   { t.sent(m) }
 func (t *attackTracer) ThrottlePeer(peer.ID)                                 {}
-func (t *attackTracer) SendRPC(*pubsub.RPC, peer.ID)                         {}
+func (t *attackTracer) SendRPC(rpc *pubsub.RPC, p peer.ID) {
+	if len(rpc.GetPublish()) == 0 {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.firstSent == nil {
+		t.firstSent = map[peer.ID]time.Time{}
+	}
+	if _, ok := t.firstSent[p]; !ok {
+		t.firstSent[p] = time.Now()
+	}
+}
 func (t *attackTracer) DropRPC(*pubsub.RPC, peer.ID)                         {}
 func (t *attackTracer) UndeliverableMessage(*pubsub.Message)                 {}
 func (t *attackTracer) SendRPCCompleted(*pubsub.RPC, peer.ID, time.Duration) {}
@@ -629,7 +657,7 @@ func (id *gossipIdentity) junk(ctx context.Context, k p2p.Kind, data []byte) boo
 // that sent junk to nodes it was connected to), grafts and messages.
 func (a *attacker) retire(id *gossipIdentity, s *sideStats, connected []peer.ID) {
 	id.mu.Lock()
-	cut, missed, late, never := id.cutoffs(connected, time.Now())
+	cut, missed, late, never, unsent := id.cutoffs(connected, time.Now())
 	disc := 0
 	for _, p := range connected {
 		if _, ok := id.gone[p]; ok {
@@ -642,6 +670,7 @@ func (a *attacker) retire(id *gossipIdentity, s *sideStats, connected []peer.ID)
 		s.CutoffMissed += missed
 		s.AdmittedAfterJunk += late
 		s.NeverAdmitted += never
+		s.NoJunkSent += unsent
 		s.Disconnected += disc
 		s.Grafts += int(id.tr.grafts.Load())
 		s.GossipReceived += int(id.tr.msgs.Load())
@@ -656,12 +685,15 @@ func (a *attacker) retire(id *gossipIdentity, s *sideStats, connected []peer.ID)
 // still connected cutoffTarget after that junk (one retired sooner, when
 // the run ended, is not judged); late, nodes that fetched its record only
 // after its first junk (their junk counts from then: a stranger's gossip
-// is dropped unread); never, nodes that never fetched it. An outsider
+// is dropped unread); never, nodes that never fetched it; unsent, nodes
+// its router never sent a published message to. Junk counts from the
+// latest of its first junk, the node's fetch of its record and its first
+// message queued for the node. An outsider
 // (no record) is never admitted, its junk never judged, and its
 // disconnection the stranger quota's doing: it gives nothing.
-func (id *gossipIdentity) cutoffs(connected []peer.ID, now time.Time) (cut []time.Duration, missed, late, never int) {
+func (id *gossipIdentity) cutoffs(connected []peer.ID, now time.Time) (cut []time.Duration, missed, late, never, unsent int) {
 	if id.asked == nil || id.firstJunk.IsZero() {
-		return nil, 0, 0, 0
+		return nil, 0, 0, 0, 0
 	}
 	for _, p := range connected {
 		from := id.firstJunk
@@ -674,6 +706,18 @@ func (id *gossipIdentity) cutoffs(connected []peer.ID, now time.Time) (cut []tim
 			late++
 			from = asked
 		}
+		// The node cannot judge junk before it is sent: the identity's
+		// router sends to a node once it has heard the node's
+		// subscriptions, which under load can be seconds after the
+		// identity's first junk went to the others.
+		sent, ok := id.tr.firstSentTo(p)
+		if !ok {
+			unsent++
+			continue
+		}
+		if sent.After(from) {
+			from = sent
+		}
 		at, gone := id.gone[p]
 		switch {
 		case gone && !at.Before(from):
@@ -682,7 +726,7 @@ func (id *gossipIdentity) cutoffs(connected []peer.ID, now time.Time) (cut []tim
 			missed++
 		}
 	}
-	return cut, missed, late, never
+	return cut, missed, late, never, unsent
 }
 
 // nodeName is "node N" for the node whose peer id is p, else p.
@@ -1313,6 +1357,7 @@ func (s AttackSide) line() string {
 	}
 	add("admitted after its first junk", s.AdmittedAfterJunk)
 	add("never admitted", s.NeverAdmitted)
+	add("no junk sent", s.NoJunkSent)
 	if s.ProbesTried > 0 {
 		parts = append(parts, fmt.Sprintf("validator probes admitted %d/%d", s.ProbesAdmitted, s.ProbesTried))
 	}
@@ -1360,9 +1405,10 @@ const maxNodeRSS = 100 << 20
 //     validator's: they are not builders) got an inherent;
 //   - attack_cutoff_1s: each bad validator identity that sent junk which
 //     costs score (garbage, unknown-leaf) was disconnected by every node
-//     that admitted it within 1 s of its first junk message the node
-//     judged (from the identity's first junk, or from the node's fetch of
-//     its record when that came later: see AttackSide.CutoffMillis).
+//     that admitted it within 1 s of the first junk the node could judge
+//     (the latest of the identity's first junk, the node's fetch of its
+//     record and the identity's first message queued for the node: see
+//     AttackSide.CutoffMillis).
 //
 // no_empty_fallback applies as in every run.
 func attackChecks(rep *Report, cfg Config, add func(name string, pass bool, format string, a ...any)) {
@@ -1442,7 +1488,7 @@ func attackChecks(rep *Report, cfg Config, add func(name string, pass bool, form
 	}
 	if total > 0 {
 		add("attack_cutoff_1s", within == total,
-			"%d of %d bad identity-node pairs cut off within 1 s of the first junk the node judged (slowest %.0f ms; %d pairs judged from the node's late fetch of the record)",
+			"%d of %d bad identity-node pairs cut off within 1 s of the first junk the node could judge (slowest %.0f ms; %d pairs judged from the node's late fetch of the record)",
 			within, total, worstCut, lateAdmitted)
 	}
 }

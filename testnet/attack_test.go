@@ -11,6 +11,7 @@ import (
 	"time"
 
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	pb "github.com/libp2p/go-libp2p-pubsub/pb"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -98,7 +99,7 @@ func TestAttackChecks(t *testing.T) {
 	if d, want := details["attack_strangers_not_in_mesh"], "outsider identities got 1 GRAFTs and 3 gossip messages from the nodes (from node 1: 2, node 4: 1)"; d != want {
 		t.Errorf("strangers detail %q, want %q", d, want)
 	}
-	if d, want := details["attack_cutoff_1s"], "2 of 4 bad identity-node pairs cut off within 1 s of the first junk the node judged (slowest 1500 ms; 2 pairs judged from the node's late fetch of the record)"; d != want {
+	if d, want := details["attack_cutoff_1s"], "2 of 4 bad identity-node pairs cut off within 1 s of the first junk the node could judge (slowest 1500 ms; 2 pairs judged from the node's late fetch of the record)"; d != want {
 		t.Errorf("cutoff detail %q, want %q", d, want)
 	}
 	want := []Check{
@@ -127,35 +128,60 @@ func TestAttackChecks(t *testing.T) {
 	}
 }
 
-// TestIdentityCutoffs: a pair's junk counts from the identity's first
-// junk or from the node's fetch of its record, whichever is later; a node
-// that never fetched it never admitted the identity and is not judged.
+// TestIdentityCutoffs: a pair's junk counts from the latest of the
+// identity's first junk, the node's fetch of its record and the first
+// published message the identity queued for the node; a node that never
+// fetched the record never admitted the identity, and one it never sent
+// junk to had nothing to judge: neither is judged.
 func TestIdentityCutoffs(t *testing.T) {
 	t0 := time.Unix(1_700_000_000, 0)
 	ms := func(n int) time.Time { return t0.Add(time.Duration(n) * time.Millisecond) }
-	a, b, c, d, e := peer.ID("a"), peer.ID("b"), peer.ID("c"), peer.ID("d"), peer.ID("e")
+	a, b, c, d, e, g, h := peer.ID("a"), peer.ID("b"), peer.ID("c"), peer.ID("d"), peer.ID("e"), peer.ID("g"), peer.ID("h")
 	id := &gossipIdentity{
 		asked:     make(chan struct{}),
 		firstJunk: ms(0),
 		// a: asked before the junk, cut at 300 ms; b: asked at 900 ms, cut
 		// at 1,600 (700 after its fetch); c: asked, still connected;
-		// d: never asked; e: asked, cut before the junk (the run's start).
-		askedAt: map[peer.ID]time.Time{a: ms(-500), b: ms(900), c: ms(-10), e: ms(-900)},
-		gone:    map[peer.ID]time.Time{a: ms(300), b: ms(1600), d: ms(100), e: ms(-100)},
+		// d: never asked; e: asked, cut before the junk (the run's start);
+		// g: sent its first junk at 2,000, cut at 2,400; h: sent nothing.
+		askedAt: map[peer.ID]time.Time{a: ms(-500), b: ms(900), c: ms(-10), e: ms(-900), g: ms(-100), h: ms(-100)},
+		gone:    map[peer.ID]time.Time{a: ms(300), b: ms(1600), d: ms(100), e: ms(-100), g: ms(2400), h: ms(2500)},
+		tr: &attackTracer{firstSent: map[peer.ID]time.Time{a: ms(0), b: ms(0), c: ms(1), d: ms(0), e: ms(0), g: ms(2000)}},
 	}
-	cut, missed, late, never := id.cutoffs([]peer.ID{a, b, c, d, e}, ms(2000))
-	want := []time.Duration{300 * time.Millisecond, 700 * time.Millisecond}
-	if !slices.Equal(cut, want) || missed != 1 || late != 1 || never != 1 {
-		t.Fatalf("cut %v missed %d late %d never %d; want %v, 1, 1, 1", cut, missed, late, never, want)
+	cut, missed, late, never, unsent := id.cutoffs([]peer.ID{a, b, c, d, e, g, h}, ms(2600))
+	want := []time.Duration{300 * time.Millisecond, 700 * time.Millisecond, 400 * time.Millisecond}
+	if !slices.Equal(cut, want) || missed != 1 || late != 1 || never != 1 || unsent != 1 {
+		t.Fatalf("cut %v missed %d late %d never %d unsent %d; want %v, 1, 1, 1, 1", cut, missed, late, never, unsent, want)
 	}
 	// Judged sooner than the target after the junk: c is not missed yet.
-	if _, missed, _, _ := id.cutoffs([]peer.ID{c}, ms(500)); missed != 0 {
+	if _, missed, _, _, _ := id.cutoffs([]peer.ID{c}, ms(500)); missed != 0 {
 		t.Fatalf("missed %d at 500 ms", missed)
 	}
 	// An outsider (no record served) gives nothing.
-	out := &gossipIdentity{firstJunk: ms(0), gone: map[peer.ID]time.Time{a: ms(50)}}
-	if cut, missed, late, never := out.cutoffs([]peer.ID{a}, ms(2000)); cut != nil || missed+late+never != 0 {
-		t.Fatalf("outsider: %v %d %d %d", cut, missed, late, never)
+	out := &gossipIdentity{firstJunk: ms(0), gone: map[peer.ID]time.Time{a: ms(50)}, tr: &attackTracer{}}
+	if cut, missed, late, never, unsent := out.cutoffs([]peer.ID{a}, ms(2000)); cut != nil || missed+late+never+unsent != 0 {
+		t.Fatalf("outsider: %v %d %d %d %d", cut, missed, late, never, unsent)
+	}
+}
+
+// TestAttackTracerFirstSent: the first RPC carrying published messages
+// to a peer is noted; control-only RPCs and later ones are not.
+func TestAttackTracerFirstSent(t *testing.T) {
+	tr := &attackTracer{}
+	p := peer.ID("n")
+	tr.SendRPC(&pubsub.RPC{RPC: pb.RPC{Control: &pb.ControlMessage{}}}, p)
+	if _, ok := tr.firstSentTo(p); ok {
+		t.Fatal("a control-only RPC counted as junk sent")
+	}
+	tr.SendRPC(&pubsub.RPC{RPC: pb.RPC{Publish: []*pb.Message{{Data: []byte{1}}}}}, p)
+	first, ok := tr.firstSentTo(p)
+	if !ok {
+		t.Fatal("a published message not noted")
+	}
+	time.Sleep(time.Millisecond)
+	tr.SendRPC(&pubsub.RPC{RPC: pb.RPC{Publish: []*pb.Message{{Data: []byte{2}}}}}, p)
+	if again, _ := tr.firstSentTo(p); !again.Equal(first) {
+		t.Fatalf("first sent moved from %v to %v", first, again)
 	}
 }
 
