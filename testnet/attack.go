@@ -543,19 +543,19 @@ func (t *attackTracer) RecvRPC(rpc *pubsub.RPC) {
 		t.grafts.Add(int64(len(c.GetGraft())))
 	}
 }
-func (t *attackTracer) AddPeer(peer.ID, protocol.ID)                         {}
-func (t *attackTracer) OnNewOutboundStream(peer.ID, protocol.ID)             {}
-func (t *attackTracer) OnClosedOutboundStream(peer.ID)                       {}
-func (t *attackTracer) RemovePeer(peer.ID)                                   {}
-func (t *attackTracer) Join(string)                                          {}
-func (t *attackTracer) Leave(string)                                         {}
-func (t *attackTracer) Graft(peer.ID, string)                                {}
-func (t *attackTracer) Prune(peer.ID, string)                                {}
-func (t *attackTracer) ValidateMessage(*pubsub.Message)                      {}
-func (t *attackTracer) DeliverMessage(m *pubsub.Message)                     { t.sent(m) }
-func (t *attackTracer) RejectMessage(m *pubsub.Message, _ string)            { t.sent(m) }
-func (t *attackTracer) DuplicateMessage(m *pubsub.Message)                   { t.sent(m) }
-func (t *attackTracer) ThrottlePeer(peer.ID)                                 {}
+func (t *attackTracer) AddPeer(peer.ID, protocol.ID)              {}
+func (t *attackTracer) OnNewOutboundStream(peer.ID, protocol.ID)  {}
+func (t *attackTracer) OnClosedOutboundStream(peer.ID)            {}
+func (t *attackTracer) RemovePeer(peer.ID)                        {}
+func (t *attackTracer) Join(string)                               {}
+func (t *attackTracer) Leave(string)                              {}
+func (t *attackTracer) Graft(peer.ID, string)                     {}
+func (t *attackTracer) Prune(peer.ID, string)                     {}
+func (t *attackTracer) ValidateMessage(*pubsub.Message)           {}
+func (t *attackTracer) DeliverMessage(m *pubsub.Message)          { t.sent(m) }
+func (t *attackTracer) RejectMessage(m *pubsub.Message, _ string) { t.sent(m) }
+func (t *attackTracer) DuplicateMessage(m *pubsub.Message)        { t.sent(m) }
+func (t *attackTracer) ThrottlePeer(peer.ID)                      {}
 func (t *attackTracer) SendRPC(rpc *pubsub.RPC, p peer.ID) {
 	if len(rpc.GetPublish()) == 0 {
 		return

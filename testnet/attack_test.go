@@ -146,7 +146,7 @@ func TestIdentityCutoffs(t *testing.T) {
 		// g: sent its first junk at 2,000, cut at 2,400; h: sent nothing.
 		askedAt: map[peer.ID]time.Time{a: ms(-500), b: ms(900), c: ms(-10), e: ms(-900), g: ms(-100), h: ms(-100)},
 		gone:    map[peer.ID]time.Time{a: ms(300), b: ms(1600), d: ms(100), e: ms(-100), g: ms(2400), h: ms(2500)},
-		tr: &attackTracer{firstSent: map[peer.ID]time.Time{a: ms(0), b: ms(0), c: ms(1), d: ms(0), e: ms(0), g: ms(2000)}},
+		tr:      &attackTracer{firstSent: map[peer.ID]time.Time{a: ms(0), b: ms(0), c: ms(1), d: ms(0), e: ms(0), g: ms(2000)}},
 	}
 	cut, missed, late, never, unsent := id.cutoffs([]peer.ID{a, b, c, d, e, g, h}, ms(2600))
 	want := []time.Duration{300 * time.Millisecond, 700 * time.Millisecond, 400 * time.Millisecond}
