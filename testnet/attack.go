@@ -511,18 +511,28 @@ type attackTracer struct {
 	grafts, msgs atomic.Int64
 	mu           sync.Mutex
 	from         map[peer.ID]int
-	// firstSent is when the identity's router first queued published
-	// messages for each peer.
-	firstSent map[peer.ID]time.Time
+	// firstSent holds, per peer and in order, when the identity's router
+	// first queued published messages on each of its gossip streams to
+	// the peer; open says the current stream has its entry. A node resets
+	// the stream of a frame over the sender's limit, and what was queued
+	// on it never arrived.
+	firstSent map[peer.ID][]time.Time
+	open      map[peer.ID]bool
 }
 
-// firstSentTo is when the identity first queued a published message for
-// p; false if it never did.
-func (t *attackTracer) firstSentTo(p peer.ID) (time.Time, bool) {
+// firstSentBy is when the identity first queued a published message on
+// the last of its streams to p opened by t (by any time for a zero t);
+// false if it sent p nothing by then.
+func (t *attackTracer) firstSentBy(p peer.ID, by time.Time) (time.Time, bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	at, ok := t.firstSent[p]
-	return at, ok
+	sent := t.firstSent[p]
+	for i := len(sent) - 1; i >= 0; i-- {
+		if by.IsZero() || !sent[i].After(by) {
+			return sent[i], true
+		}
+	}
+	return time.Time{}, false
 }
 
 // sent notes a published message m's sender. An identity registers no
@@ -543,9 +553,13 @@ func (t *attackTracer) RecvRPC(rpc *pubsub.RPC) {
 		t.grafts.Add(int64(len(c.GetGraft())))
 	}
 }
-func (t *attackTracer) AddPeer(peer.ID, protocol.ID)              {}
-func (t *attackTracer) OnNewOutboundStream(peer.ID, protocol.ID)  {}
-func (t *attackTracer) OnClosedOutboundStream(peer.ID)            {}
+func (t *attackTracer) AddPeer(peer.ID, protocol.ID)             {}
+func (t *attackTracer) OnNewOutboundStream(peer.ID, protocol.ID) {}
+func (t *attackTracer) OnClosedOutboundStream(p peer.ID) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	delete(t.open, p)
+}
 func (t *attackTracer) RemovePeer(peer.ID)                        {}
 func (t *attackTracer) Join(string)                               {}
 func (t *attackTracer) Leave(string)                              {}
@@ -562,12 +576,14 @@ func (t *attackTracer) SendRPC(rpc *pubsub.RPC, p peer.ID) {
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if t.open[p] {
+		return
+	}
 	if t.firstSent == nil {
-		t.firstSent = map[peer.ID]time.Time{}
+		t.firstSent, t.open = map[peer.ID][]time.Time{}, map[peer.ID]bool{}
 	}
-	if _, ok := t.firstSent[p]; !ok {
-		t.firstSent[p] = time.Now()
-	}
+	t.firstSent[p] = append(t.firstSent[p], time.Now())
+	t.open[p] = true
 }
 func (t *attackTracer) DropRPC(*pubsub.RPC, peer.ID)                         {}
 func (t *attackTracer) UndeliverableMessage(*pubsub.Message)                 {}
@@ -688,9 +704,10 @@ func (a *attacker) retire(id *gossipIdentity, s *sideStats, connected []peer.ID)
 // is dropped unread); never, nodes that never fetched it; unsent, nodes
 // its router never sent a published message to. Junk counts from the
 // latest of its first junk, the node's fetch of its record and its first
-// message queued for the node. An outsider
-// (no record) is never admitted, its junk never judged, and its
-// disconnection the stranger quota's doing: it gives nothing.
+// message queued for the node on the gossip stream open when the node cut
+// it off. An outsider (no record) is never admitted, its junk never
+// judged, and its disconnection the stranger quota's doing: it gives
+// nothing.
 func (id *gossipIdentity) cutoffs(connected []peer.ID, now time.Time) (cut []time.Duration, missed, late, never, unsent int) {
 	if id.asked == nil || id.firstJunk.IsZero() {
 		return nil, 0, 0, 0, 0
@@ -709,8 +726,16 @@ func (id *gossipIdentity) cutoffs(connected []peer.ID, now time.Time) (cut []tim
 		// The node cannot judge junk before it is sent: the identity's
 		// router sends to a node once it has heard the node's
 		// subscriptions, which under load can be seconds after the
-		// identity's first junk went to the others.
-		sent, ok := id.tr.firstSentTo(p)
+		// identity's first junk went to the others; and junk queued on a
+		// stream the node reset (a frame over its limit for a peer not
+		// admitted yet) never arrived. So it counts from the first junk
+		// on the stream that was open when the node cut the identity off.
+		at, gone := id.gone[p]
+		by := at
+		if !gone {
+			by = time.Time{}
+		}
+		sent, ok := id.tr.firstSentBy(p, by)
 		if !ok {
 			unsent++
 			continue
@@ -718,7 +743,6 @@ func (id *gossipIdentity) cutoffs(connected []peer.ID, now time.Time) (cut []tim
 		if sent.After(from) {
 			from = sent
 		}
-		at, gone := id.gone[p]
 		switch {
 		case gone && !at.Before(from):
 			cut = append(cut, at.Sub(from))

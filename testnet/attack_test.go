@@ -143,15 +143,17 @@ func TestIdentityCutoffs(t *testing.T) {
 		// a: asked before the junk, cut at 300 ms; b: asked at 900 ms, cut
 		// at 1,600 (700 after its fetch); c: asked, still connected;
 		// d: never asked; e: asked, cut before the junk (the run's start);
-		// g: sent its first junk at 2,000, cut at 2,400; h: sent nothing.
+		// g: its first stream (junk from 0) was reset, its second stream's
+		// first junk went at 2,000, cut at 2,400; h: sent nothing.
 		askedAt: map[peer.ID]time.Time{a: ms(-500), b: ms(900), c: ms(-10), e: ms(-900), g: ms(-100), h: ms(-100)},
 		gone:    map[peer.ID]time.Time{a: ms(300), b: ms(1600), d: ms(100), e: ms(-100), g: ms(2400), h: ms(2500)},
-		tr:      &attackTracer{firstSent: map[peer.ID]time.Time{a: ms(0), b: ms(0), c: ms(1), d: ms(0), e: ms(0), g: ms(2000)}},
+		tr:      &attackTracer{firstSent: map[peer.ID][]time.Time{a: {ms(0)}, b: {ms(0)}, c: {ms(1)}, d: {ms(0)}, e: {ms(0)}, g: {ms(0), ms(2000)}}},
 	}
 	cut, missed, late, never, unsent := id.cutoffs([]peer.ID{a, b, c, d, e, g, h}, ms(2600))
 	want := []time.Duration{300 * time.Millisecond, 700 * time.Millisecond, 400 * time.Millisecond}
-	if !slices.Equal(cut, want) || missed != 1 || late != 1 || never != 1 || unsent != 1 {
-		t.Fatalf("cut %v missed %d late %d never %d unsent %d; want %v, 1, 1, 1, 1", cut, missed, late, never, unsent, want)
+	// e went before anything was sent to it: like h, nothing to judge.
+	if !slices.Equal(cut, want) || missed != 1 || late != 1 || never != 1 || unsent != 2 {
+		t.Fatalf("cut %v missed %d late %d never %d unsent %d; want %v, 1, 1, 1, 2", cut, missed, late, never, unsent, want)
 	}
 	// Judged sooner than the target after the junk: c is not missed yet.
 	if _, missed, _, _, _ := id.cutoffs([]peer.ID{c}, ms(500)); missed != 0 {
@@ -165,23 +167,42 @@ func TestIdentityCutoffs(t *testing.T) {
 }
 
 // TestAttackTracerFirstSent: the first RPC carrying published messages
-// to a peer is noted; control-only RPCs and later ones are not.
+// on each gossip stream to a peer is noted; control-only RPCs and later
+// ones on the same stream are not; firstSentBy gives the last stream's
+// as of a time.
 func TestAttackTracerFirstSent(t *testing.T) {
 	tr := &attackTracer{}
 	p := peer.ID("n")
+	publish := func(b byte) *pubsub.RPC { return &pubsub.RPC{RPC: pb.RPC{Publish: []*pb.Message{{Data: []byte{b}}}}} }
 	tr.SendRPC(&pubsub.RPC{RPC: pb.RPC{Control: &pb.ControlMessage{}}}, p)
-	if _, ok := tr.firstSentTo(p); ok {
+	if _, ok := tr.firstSentBy(p, time.Time{}); ok {
 		t.Fatal("a control-only RPC counted as junk sent")
 	}
-	tr.SendRPC(&pubsub.RPC{RPC: pb.RPC{Publish: []*pb.Message{{Data: []byte{1}}}}}, p)
-	first, ok := tr.firstSentTo(p)
+	tr.SendRPC(publish(1), p)
+	first, ok := tr.firstSentBy(p, time.Time{})
 	if !ok {
 		t.Fatal("a published message not noted")
 	}
 	time.Sleep(time.Millisecond)
-	tr.SendRPC(&pubsub.RPC{RPC: pb.RPC{Publish: []*pb.Message{{Data: []byte{2}}}}}, p)
-	if again, _ := tr.firstSentTo(p); !again.Equal(first) {
-		t.Fatalf("first sent moved from %v to %v", first, again)
+	tr.SendRPC(publish(2), p)
+	if again, _ := tr.firstSentBy(p, time.Time{}); !again.Equal(first) {
+		t.Fatalf("first sent moved from %v to %v on the same stream", first, again)
+	}
+	// The node resets the stream; the next one starts afresh.
+	tr.OnClosedOutboundStream(p)
+	time.Sleep(time.Millisecond)
+	mid := time.Now()
+	time.Sleep(time.Millisecond)
+	tr.SendRPC(publish(3), p)
+	second, _ := tr.firstSentBy(p, time.Time{})
+	if !second.After(mid) {
+		t.Fatalf("second stream's first send %v, want after %v", second, mid)
+	}
+	if got, _ := tr.firstSentBy(p, mid); !got.Equal(first) {
+		t.Fatalf("as of before the second stream: %v, want the first stream's %v", got, first)
+	}
+	if _, ok := tr.firstSentBy(peer.ID("other"), time.Time{}); ok {
+		t.Fatal("a peer never sent to has a first send")
 	}
 }
 
