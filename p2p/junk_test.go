@@ -52,17 +52,13 @@ func TestJunkPenalty(t *testing.T) {
 // TestJunkReasons: a ban's log line names what the peer sent, counted by
 // reason whatever the weights and the decay.
 func TestJunkReasons(t *testing.T) {
-	cfg := &Config{}
-	cfg.Admission = AdmissionConfig{JunkGrace: 16, JunkWeight: -2, JunkHalfLife: time.Minute}
-	a := newAdmission(cfg, nil)
-	now := time.Unix(1000, 0)
-	a.now = func() time.Time { return now }
+	a, now := junkAdmission()
 	if got := a.junkReasons("p"); got != nil {
 		t.Fatalf("no junk yet: %v", got)
 	}
 	a.addJunk("p", junkIgnored, ReasonSecondBitfield)
 	a.addJunk("p", junkExpired, "park_expired")
-	now = now.Add(time.Hour)
+	*now = now.Add(time.Hour)
 	a.addJunk("p", junkReplayReject, "replay_"+ReasonBadSignature)
 	a.addJunk("p", junkIgnored, ReasonSecondBitfield)
 	want := map[string]int{ReasonSecondBitfield: 2, "park_expired": 1, "replay_" + ReasonBadSignature: 1}
@@ -225,11 +221,7 @@ func TestFrameGuard(t *testing.T) {
 // TestJunkBelow lists exactly the peers whose junk penalty alone is below
 // the threshold, after decay.
 func TestJunkBelow(t *testing.T) {
-	cfg := &Config{}
-	cfg.Admission = AdmissionConfig{JunkGrace: 16, JunkWeight: -2, JunkHalfLife: time.Minute}
-	a := newAdmission(cfg, nil)
-	now := time.Unix(1000, 0)
-	a.now = func() time.Time { return now }
+	a, now := junkAdmission()
 	for p, n := range map[peer.ID]int{"grace": 16, "some": 40, "edge": 56, "over": 57, "lots": 500} {
 		for range n {
 			a.addJunk(p, 1, ReasonDuplicate)
@@ -243,7 +235,7 @@ func TestJunkBelow(t *testing.T) {
 		t.Fatalf("below -40: %v, want %v", got, want)
 	}
 	// Two half-lives: lots decays to 125 (-218), over to 14.25 (none).
-	now = now.Add(2 * time.Minute)
+	*now = now.Add(2 * time.Minute)
 	if got, want := a.junkBelow(-80), []peer.ID{"lots"}; !slices.Equal(got, want) {
 		t.Fatalf("two half-lives later: %v, want %v", got, want)
 	}
@@ -257,13 +249,7 @@ func TestJunkBelow(t *testing.T) {
 func TestJunkBansPeerGossipsubNeverScored(t *testing.T) {
 	f := testFixture(t)
 	n := newTestNode(t, newFakeChain(f, leafHash(1)), nil)
-	plain, err := libp2p.New(libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"), libp2p.DisableRelay(), libp2p.DisableMetrics())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = plain.Close() })
-	connect(t, plain, n.Host())
-	p := plain.ID()
+	p := connectPlainHost(t, n)
 	th := n.Thresholds()
 	for i := 0; float64(i) < n.cfg.Admission.JunkGrace+(th.Graylist/n.cfg.Admission.JunkWeight)+2; i++ {
 		n.adm.addJunk(p, 1, ReasonDuplicate)
@@ -286,13 +272,7 @@ func TestJunkBansPeerGossipsubNeverScored(t *testing.T) {
 func TestJunkBansAtOnce(t *testing.T) {
 	f := testFixture(t)
 	n := newTestNode(t, newFakeChain(f, leafHash(1)), nil, func(c *Config) { c.Gossip.ScoreInspectInterval = time.Hour })
-	plain, err := libp2p.New(libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"), libp2p.DisableRelay(), libp2p.DisableMetrics())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = plain.Close() })
-	connect(t, plain, n.Host())
-	p := plain.ID()
+	p := connectPlainHost(t, n)
 	th := n.Thresholds()
 	below := int(n.cfg.Admission.JunkGrace + th.Graylist/n.cfg.Admission.JunkWeight) // the count at the threshold
 	for range below {
@@ -315,4 +295,28 @@ func TestJunkBansAtOnce(t *testing.T) {
 	if got := counterOf(t, n.m.admission.WithLabelValues("banned")); got != 1 {
 		t.Fatalf("bans counted %v after more junk, want 1", got)
 	}
+}
+
+// connectPlainHost connects a libp2p host without gossipsub to n (so
+// gossipsub never opens a stream to it, nor scores it) and returns its id.
+func connectPlainHost(t *testing.T, n *Node) peer.ID {
+	t.Helper()
+	plain, err := libp2p.New(libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"), libp2p.DisableRelay(), libp2p.DisableMetrics())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = plain.Close() })
+	connect(t, plain, n.Host())
+	return plain.ID()
+}
+
+// junkAdmission is an admission with grace 16, weight -2 and a one-minute
+// half-life, on a clock the test moves through the returned pointer.
+func junkAdmission() (*admission, *time.Time) {
+	cfg := &Config{}
+	cfg.Admission = AdmissionConfig{JunkGrace: 16, JunkWeight: -2, JunkHalfLife: time.Minute}
+	a := newAdmission(cfg, nil)
+	now := time.Unix(1000, 0)
+	a.now = func() time.Time { return now }
+	return a, &now
 }

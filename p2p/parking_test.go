@@ -18,30 +18,14 @@ func TestParkedDeliveredWhenLeafArrives(t *testing.T) {
 	leaf := leafHash(1)
 	chain := newFakeChain(f)
 	sink := newRecSink()
-	ev := newEvents()
-	n := newTestNode(t, chain, sink, func(c *Config) { c.ValidationHook = ev.hook; c.Park.Window = time.Minute })
-	raw := newRawPeer(t)
-	raw.link(t, n)
-	m := f.bitfield(leaf, 3, "10100")
-	raw.send(t, KindBitfield, types.Encode(&m))
-	got := ev.waitFrom(t, raw.h.ID(), 0, 10*time.Second)
-	if got.Result != Ignore || got.Reason != ReasonNotActiveLeaf {
-		t.Fatalf("first outcome %v/%s, want ignore/%s", got.Result, got.Reason, ReasonNotActiveLeaf)
-	}
+	n := sendEarlyBitfield(t, f, chain, sink, leaf)
 	waitUntil(t, 5*time.Second, "the message parked", func() bool {
 		msgs, _ := n.park.size()
 		return msgs == 1
 	})
 	chain.activate(leaf)
 	n.LeafActivated(leaf)
-	select {
-	case d := <-sink.ch:
-		if d.RelayParent != leaf || d.Bitfield.ValidatorIndex != 3 {
-			t.Fatalf("delivered %s/%d, want %s/3", d.RelayParent, d.Bitfield.ValidatorIndex, leaf)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("parked bitfield not delivered after its leaf arrived")
-	}
+	waitEarlyBitfield(t, sink, leaf, "parked bitfield not delivered after its leaf arrived")
 	if msgs, bytes := n.park.size(); msgs != 0 || bytes != 0 {
 		t.Fatalf("parking holds %d messages, %d bytes after the replay, want 0, 0", msgs, bytes)
 	}
@@ -285,6 +269,16 @@ func TestParkedWhenLeafActivatesDuringValidation(t *testing.T) {
 	leaf := leafHash(1)
 	chain := &raceChain{fakeChain: newFakeChain(f), leaf: leaf}
 	sink := newRecSink()
+	sendEarlyBitfield(t, f, chain, sink, leaf)
+	// Nobody calls LeafActivated: the park loop's poll finds the leaf.
+	waitEarlyBitfield(t, sink, leaf, "a bitfield whose leaf activated during its validation was never delivered")
+}
+
+// sendEarlyBitfield starts a node on chain and sink (a minute's parking
+// window), has a raw peer send it validator 3's bitfield for leaf, and
+// checks that validation ignored it as not an active leaf (it is parked).
+func sendEarlyBitfield(t *testing.T, f *fixture, chain ChainView, sink Sink, leaf types.Hash) *Node {
+	t.Helper()
 	ev := newEvents()
 	n := newTestNode(t, chain, sink, func(c *Config) { c.ValidationHook = ev.hook; c.Park.Window = time.Minute })
 	raw := newRawPeer(t)
@@ -295,13 +289,19 @@ func TestParkedWhenLeafActivatesDuringValidation(t *testing.T) {
 	if got.Result != Ignore || got.Reason != ReasonNotActiveLeaf {
 		t.Fatalf("first outcome %v/%s, want ignore/%s", got.Result, got.Reason, ReasonNotActiveLeaf)
 	}
-	// Nobody calls LeafActivated: the park loop's poll finds the leaf.
+	return n
+}
+
+// waitEarlyBitfield waits for sendEarlyBitfield's bitfield at the sink,
+// failing with what when it does not come.
+func waitEarlyBitfield(t *testing.T, sink *recSink, leaf types.Hash, what string) {
+	t.Helper()
 	select {
 	case d := <-sink.ch:
 		if d.RelayParent != leaf || d.Bitfield.ValidatorIndex != 3 {
 			t.Fatalf("delivered %s/%d, want %s/3", d.RelayParent, d.Bitfield.ValidatorIndex, leaf)
 		}
 	case <-time.After(10 * time.Second):
-		t.Fatal("a bitfield whose leaf activated during its validation was never delivered")
+		t.Fatal(what)
 	}
 }
