@@ -629,7 +629,11 @@ func (a *attacker) newGossipIdentity(ctx context.Context, v int, kp *types.Keypa
 	pctx, cancel := context.WithCancel(ctx)
 	id.cancel = cancel
 	id.ps, err = pubsub.NewGossipSub(pctx, h, pubsub.WithMessageSignaturePolicy(pubsub.StrictNoSign), pubsub.WithNoAuthor(),
-		pubsub.WithMessageIdFn(gossipMessageID), pubsub.WithRawTracer(id.tr))
+		pubsub.WithMessageIdFn(gossipMessageID), pubsub.WithRawTracer(id.tr),
+		// The default queue of 32 RPCs per peer drops most of a burst at
+		// the attacker itself, and a node then sees the identity's junk
+		// one burst later than the others.
+		pubsub.WithPeerOutboundQueueSize(4096))
 	if err != nil {
 		id.close()
 		return nil, fmt.Errorf("attack gossipsub: %w", err)
