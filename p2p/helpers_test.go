@@ -349,7 +349,7 @@ func newRawPeer(t testing.TB) *rawPeer {
 		pubsub.WithGossipSubParams(gp),
 		pubsub.WithMessageSignaturePolicy(pubsub.StrictNoSign),
 		pubsub.WithNoAuthor(),
-		pubsub.WithMessageIdFn(messageID),
+		pubsub.WithMessageIdFn(MessageID),
 		pubsub.WithFloodPublish(true),
 		pubsub.WithPeerExchange(false),
 		// A test sends bursts (50 messages at once): the library's queue of

@@ -221,7 +221,7 @@ func TestMessageIDStable(t *testing.T) {
 	seen := map[string]int{}
 	for round := range 3 {
 		for i, m := range msgs {
-			got := messageID(m)
+			got := MessageID(m)
 			if w := want(m.GetTopic(), m.Data); got != w || len(got) != 20 {
 				t.Fatalf("round %d, message %d: id %x, want %x", round, i, got, w)
 			}
@@ -234,7 +234,7 @@ func TestMessageIDStable(t *testing.T) {
 	if len(seen) != len(msgs) {
 		t.Fatalf("%d ids for %d messages", len(seen), len(msgs))
 	}
-	if got := hex.EncodeToString([]byte(messageID(msgs[0]))); got != "befc125325db3a9d65ef59372f0dd441d0a20d40" {
+	if got := hex.EncodeToString([]byte(MessageID(msgs[0]))); got != "befc125325db3a9d65ef59372f0dd441d0a20d40" {
 		t.Fatalf("id of message 0: %s", got)
 	}
 }

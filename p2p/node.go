@@ -270,9 +270,13 @@ func (n *Node) scoreParams() (*pubsub.PeerScoreParams, *pubsub.PeerScoreThreshol
 	}
 }
 
-// messageID is the content hash of a message: the same bytes on the same
-// topic relayed by different peers are one message.
-func messageID(m *pb.Message) string {
+// MessageID is the gossip message id every node uses (gossipsub's
+// WithMessageIdFn): blake2b-160 of the topic, a zero byte and the data.
+// The same bytes on the same topic relayed by different peers are one
+// message. Peers name ids to each other (IHAVE, IWANT), so anything that
+// gossips with the nodes (the testnet's attacker and adversary) must use
+// this function.
+func MessageID(m *pb.Message) string {
 	h := idHashers.Get().(hash.Hash)
 	h.Reset()
 	h.Write([]byte(m.GetTopic()))
@@ -284,7 +288,7 @@ func messageID(m *pb.Message) string {
 	return id
 }
 
-// idHashers recycles messageID's hashers: gossipsub asks for the id of
+// idHashers recycles MessageID's hashers: gossipsub asks for the id of
 // every copy of every message it receives (thousands a second at Kusama
 // scale), and a fresh blake2b state is a few hundred bytes of garbage.
 var idHashers = sync.Pool{New: func() any {
@@ -360,7 +364,7 @@ func (n *Node) startPubSub(direct []peer.AddrInfo) error {
 		pubsub.WithGossipSubParams(gp),
 		pubsub.WithMessageSignaturePolicy(pubsub.StrictNoSign),
 		pubsub.WithNoAuthor(),
-		pubsub.WithMessageIdFn(messageID),
+		pubsub.WithMessageIdFn(MessageID),
 		pubsub.WithSeenMessagesTTL(seenTTL),
 		pubsub.WithPeerExchange(n.cfg.Gossip.PeerExchange),
 		pubsub.WithFloodPublish(true),

@@ -10,11 +10,9 @@ import (
 
 	"github.com/libp2p/go-libp2p"
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
-	pb "github.com/libp2p/go-libp2p-pubsub/pb"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
-	"golang.org/x/crypto/blake2b"
 
 	"github.com/polkadot-provisioner/provisioner/codec"
 	"github.com/polkadot-provisioner/provisioner/p2p"
@@ -44,13 +42,7 @@ func newAdversary(ctx context.Context, g *Genesis, validator int, kp *types.Keyp
 	ps, err := pubsub.NewGossipSub(ctx, h,
 		pubsub.WithMessageSignaturePolicy(pubsub.StrictNoSign),
 		pubsub.WithNoAuthor(),
-		pubsub.WithMessageIdFn(func(m *pb.Message) string {
-			d, _ := blake2b.New(20, nil)
-			d.Write([]byte(m.GetTopic()))
-			d.Write([]byte{0})
-			d.Write(m.Data)
-			return string(d.Sum(nil))
-		}))
+		pubsub.WithMessageIdFn(p2p.MessageID))
 	if err != nil {
 		h.Close()
 		return nil, err

@@ -20,7 +20,6 @@ import (
 
 	"github.com/libp2p/go-libp2p"
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
-	pb "github.com/libp2p/go-libp2p-pubsub/pb"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -29,7 +28,6 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
-	"golang.org/x/crypto/blake2b"
 
 	"github.com/polkadot-provisioner/provisioner/codec"
 	"github.com/polkadot-provisioner/provisioner/p2p"
@@ -589,14 +587,6 @@ func (t *attackTracer) DropRPC(*pubsub.RPC, peer.ID)                         {}
 func (t *attackTracer) UndeliverableMessage(*pubsub.Message)                 {}
 func (t *attackTracer) SendRPCCompleted(*pubsub.RPC, peer.ID, time.Duration) {}
 
-func gossipMessageID(m *pb.Message) string {
-	d, _ := blake2b.New(20, nil)
-	d.Write([]byte(m.GetTopic()))
-	d.Write([]byte{0})
-	d.Write(m.Data)
-	return string(d.Sum(nil))
-}
-
 // newGossipIdentity makes an identity; with kp it presents validator v's
 // record.
 func (a *attacker) newGossipIdentity(ctx context.Context, v int, kp *types.Keypair) (*gossipIdentity, error) {
@@ -629,7 +619,7 @@ func (a *attacker) newGossipIdentity(ctx context.Context, v int, kp *types.Keypa
 	pctx, cancel := context.WithCancel(ctx)
 	id.cancel = cancel
 	id.ps, err = pubsub.NewGossipSub(pctx, h, pubsub.WithMessageSignaturePolicy(pubsub.StrictNoSign), pubsub.WithNoAuthor(),
-		pubsub.WithMessageIdFn(gossipMessageID), pubsub.WithRawTracer(id.tr),
+		pubsub.WithMessageIdFn(p2p.MessageID), pubsub.WithRawTracer(id.tr),
 		// The default queue of 32 RPCs per peer drops most of a burst at
 		// the attacker itself, and a node then sees the identity's junk
 		// one burst later than the others (measured: cut-offs of 1.6-2.4 s
