@@ -79,8 +79,9 @@ type Report struct {
 	RejectedMessages map[string]float64 `json:"rejected_messages"`
 	IgnoredMessages  map[string]float64 `json:"ignored_messages"`
 	// DroppedMessages: what the nodes lost without judging it (a full
-	// queue, or an inbound gossip stream reset for a frame), by reason,
-	// and by node (nodes that dropped nothing are left out).
+	// queue, an inbound gossip stream reset for a frame, a parked message
+	// that found no room or whose leaf never came; GossipCounters), by
+	// reason, and by node (nodes that dropped nothing are left out).
 	DroppedMessages map[string]float64         `json:"dropped_messages"`
 	DroppedByNode   map[int]map[string]float64 `json:"dropped_by_node,omitempty"`
 	// DiscardedData: what the nodes' provisioners refused of what gossip
@@ -167,8 +168,7 @@ type Recorder struct {
 	signed      map[types.Hash]map[types.ValidatorIndex]bool // leaf -> validators whose bitfield arrived
 	inInherent  map[types.Hash]int                           // leaf -> bitfields included by its child
 	inBlock     map[types.Hash]map[types.ValidatorIndex]bool // leaf -> validators whose bitfield a child included
-	arrived     map[types.Hash]map[types.ValidatorIndex]time.Time
-	children    map[types.Hash][]int // leaf -> its children's indices in blocks
+	children    map[types.Hash][]int                         // leaf -> its children's indices in blocks
 	hasChild    map[types.Hash]bool
 	gossip      []float64
 	included    map[types.ParaID]int
@@ -185,7 +185,7 @@ func NewRecorder(g *Genesis, out io.Writer) *Recorder {
 	return &Recorder{
 		g: g, byHash: map[types.Hash]int{}, leafSeen: map[types.Hash]time.Time{},
 		signed: map[types.Hash]map[types.ValidatorIndex]bool{}, inInherent: map[types.Hash]int{},
-		inBlock: map[types.Hash]map[types.ValidatorIndex]bool{}, arrived: map[types.Hash]map[types.ValidatorIndex]time.Time{},
+		inBlock:  map[types.Hash]map[types.ValidatorIndex]bool{},
 		children: map[types.Hash][]int{},
 		hasChild: map[types.Hash]bool{}, included: map[types.ParaID]int{}, out: out,
 		best: genesis.Hash(),
@@ -283,12 +283,6 @@ func (r *Recorder) Bitfield(leaf types.Hash, v types.ValidatorIndex, at time.Tim
 		return
 	}
 	m[v] = true
-	a := r.arrived[leaf]
-	if a == nil {
-		a = map[types.ValidatorIndex]time.Time{}
-		r.arrived[leaf] = a
-	}
-	a[v] = at
 	if seen, ok := r.leafSeen[leaf]; ok {
 		r.gossip = append(r.gossip, float64(at.Sub(seen).Microseconds())/1000)
 		r.meas.observe(LatencyBitfield, r.gossip[len(r.gossip)-1])
@@ -355,7 +349,7 @@ func (r *Recorder) lateLocked() []LateBitfield {
 				continue
 			}
 			lb := LateBitfield{Block: child.Number, Author: child.Author, Validator: v}
-			if at, ok := r.arrived[leaf][v]; ok {
+			if at, ok := r.meas.arrivals[leaf][v]; ok {
 				ms := float64(at.Sub(slotStart).Microseconds()) / 1000
 				lb.ObserverMillis = &ms
 			}

@@ -416,22 +416,8 @@ loop:
 		for k, v := range c.Ignored {
 			rep.IgnoredMessages[k] += v
 		}
-		for k, v := range c.Discarded {
-			rep.DiscardedData[k] += v
-			if rep.DiscardedByNode[h.index] == nil {
-				rep.DiscardedByNode[h.index] = map[string]float64{}
-			}
-			rep.DiscardedByNode[h.index][k] += v
-		}
-		for k, v := range c.Dropped {
-			if v > 0 {
-				rep.DroppedMessages[k] += v
-				if rep.DroppedByNode[h.index] == nil {
-					rep.DroppedByNode[h.index] = map[string]float64{}
-				}
-				rep.DroppedByNode[h.index][k] += v
-			}
-		}
+		addByNode(rep.DiscardedData, rep.DiscardedByNode, h.index, c.Discarded)
+		addByNode(rep.DroppedMessages, rep.DroppedByNode, h.index, c.Dropped)
 	}
 	if attacks != nil {
 		var afaults []string
@@ -605,6 +591,20 @@ func (h *nodeHandle) stop() {
 		h.cancel()
 	}
 	<-h.done
+}
+
+// addByNode adds node's nonzero counts to the totals and to byNode.
+func addByNode(totals map[string]float64, byNode map[int]map[string]float64, node int, counts map[string]float64) {
+	for k, v := range counts {
+		if v <= 0 {
+			continue
+		}
+		totals[k] += v
+		if byNode[node] == nil {
+			byNode[node] = map[string]float64{}
+		}
+		byNode[node][k] += v
+	}
 }
 
 // scrape reads the node's gossip counters by reason: from its registry in

@@ -3,6 +3,7 @@ package testnet
 import (
 	"bytes"
 	"encoding/json"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -220,5 +221,21 @@ func TestRecorderMarksForks(t *testing.T) {
 	if len(lines) != 3 || strings.Contains(lines[1], "FORK") ||
 		!strings.HasSuffix(lines[2], "FORK: parent "+h0.Hash().String()[:14]+" is not the previous best") {
 		t.Fatalf("table:\n%s", out.String())
+	}
+}
+
+// TestAddByNode: a node's nonzero counts go into the totals and under the
+// node; zeros leave no trace, and a node with nothing gets no entry.
+func TestAddByNode(t *testing.T) {
+	totals, byNode := map[string]float64{}, map[int]map[string]float64{}
+	addByNode(totals, byNode, 3, map[string]float64{"outbound_rpc": 2, "validation_queue": 0})
+	addByNode(totals, byNode, 5, map[string]float64{"outbound_rpc": 1, "frame_stalled": 4})
+	addByNode(totals, byNode, 7, map[string]float64{"outbound_rpc": 0})
+	if want := map[string]float64{"outbound_rpc": 3, "frame_stalled": 4}; !maps.Equal(totals, want) {
+		t.Fatalf("totals %v, want %v", totals, want)
+	}
+	if len(byNode) != 2 || !maps.Equal(byNode[3], map[string]float64{"outbound_rpc": 2}) ||
+		!maps.Equal(byNode[5], map[string]float64{"outbound_rpc": 1, "frame_stalled": 4}) {
+		t.Fatalf("by node %v", byNode)
 	}
 }
