@@ -169,18 +169,16 @@ type AttackSide struct {
 	// after the frame's first bytes.
 	StreamsReset int            `json:"streams_reset,omitempty"`
 	ResetMillis  *DurationStats `json:"reset_ms,omitempty"`
-	// CutoffMillis: per identity and node, the time from the identity's
-	// first junk message that the node judged to the node disconnecting
-	// it; CutoffMissed: pairs still connected cutoffTarget after it.
-	// Junk counts from the identity's first junk or from when the node
-	// fetched its record, whichever is later: until its record verifies
-	// an identity is a stranger whose gossip the node drops unread.
-	// AdmittedAfterJunk counts the pairs where the record came later, and
-	// NeverAdmitted those where the node never fetched it (the identity
-	// stayed a stranger: nothing to cut off). Junk also counts only from
-	// the identity's first published message queued for the node (its
-	// router sends to a node once it has heard the node's subscriptions);
-	// NoJunkSent counts the pairs it never sent any.
+	// CutoffMillis: per identity and node, the time from the first junk
+	// the node could judge to the node disconnecting the identity;
+	// CutoffMissed: pairs still connected cutoffTarget after it. That junk
+	// is the latest of the identity's first junk, the node's fetch of its
+	// record (until then the identity is a stranger whose gossip the node
+	// drops unread) and its first message queued for the node on the
+	// stream open at the cut (gossipIdentity.cutoffs). AdmittedAfterJunk
+	// counts the pairs where the record came after the first junk,
+	// NeverAdmitted those where the node never fetched it, and NoJunkSent
+	// those the identity sent nothing before the cut: neither is judged.
 	CutoffMillis      *DurationStats `json:"cutoff_ms,omitempty"`
 	CutoffMissed      int            `json:"cutoff_missed,omitempty"`
 	AdmittedAfterJunk int            `json:"admitted_after_junk,omitempty"`
