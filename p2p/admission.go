@@ -405,7 +405,8 @@ func (j *junkCount) value(now time.Time, halfLife time.Duration) float64 {
 const maxJunkPeers = 4096
 
 // addJunk counts w junk messages of the given reason against p.
-func (a *admission) addJunk(p peer.ID, w float64, reason string) {
+// It returns p's junk penalty with them (see junkPenalty).
+func (a *admission) addJunk(p peer.ID, w float64, reason string) float64 {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	now := a.now()
@@ -423,6 +424,7 @@ func (a *admission) addJunk(p peer.ID, w float64, reason string) {
 		j.reasons = make(map[string]int, 2)
 	}
 	j.reasons[reason]++
+	return a.penaltyLocked(j, now)
 }
 
 // junkReasons is a copy of p's junk counts by reason (nil without junk).
@@ -451,7 +453,7 @@ func (a *admission) junkBelow(th float64) []peer.ID {
 	now := a.now()
 	var out []peer.ID
 	for p, j := range a.junk {
-		if over := j.value(now, a.cfg.JunkHalfLife) - a.cfg.JunkGrace; over > 0 && over*a.cfg.JunkWeight < th {
+		if a.penaltyLocked(j, now) < th {
 			out = append(out, p)
 		}
 	}
@@ -467,7 +469,13 @@ func (a *admission) junkPenalty(p peer.ID) float64 {
 	if j == nil {
 		return 0
 	}
-	over := j.value(a.now(), a.cfg.JunkHalfLife) - a.cfg.JunkGrace
+	return a.penaltyLocked(j, a.now())
+}
+
+// penaltyLocked is the score cost of j at now: nothing within the grace,
+// JunkWeight for each junk message past it. Callers hold mu.
+func (a *admission) penaltyLocked(j *junkCount, now time.Time) float64 {
+	over := j.value(now, a.cfg.JunkHalfLife) - a.cfg.JunkGrace
 	if over <= 0 {
 		return 0
 	}
@@ -579,8 +587,7 @@ func (n *Node) banForBehaviour(p peer.ID) bool {
 // identity off 1.5-2.5 s after the others. The inspection stays as the
 // backstop (and for gossipsub's own score).
 func (n *Node) junk(p peer.ID, w float64, reason string) {
-	n.adm.addJunk(p, w, reason)
-	if n.adm.junkPenalty(p) >= n.Thresholds().Graylist || !n.banForBehaviour(p) {
+	if n.adm.addJunk(p, w, reason) >= n.Thresholds().Graylist || !n.banForBehaviour(p) {
 		return
 	}
 	if !n.beginHandler() {

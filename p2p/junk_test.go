@@ -35,8 +35,12 @@ func TestJunkPenalty(t *testing.T) {
 			a := newAdmission(cfg, nil)
 			now := time.Unix(1000, 0)
 			a.now = func() time.Time { return now }
+			var added float64
 			for i := 0; i < tc.junk; i++ {
-				a.addJunk("p", 1, ReasonDuplicate)
+				added = a.addJunk("p", 1, ReasonDuplicate)
+			}
+			if tc.after == 0 && added != tc.want {
+				t.Fatalf("addJunk returned %v, want the penalty %v", added, tc.want)
 			}
 			now = now.Add(tc.after)
 			if got := a.junkPenalty("p"); got != tc.want {
