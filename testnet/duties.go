@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/polkadot-provisioner/provisioner/p2p"
@@ -205,18 +206,9 @@ func (n *Node) duties(ctx context.Context, leaf types.Hash) {
 	ctxSig := types.SigningContext{SessionIndex: session, ParentHash: leaf}
 	// Every hosted validator holds the same chunks: one payload, signed
 	// by each.
-	payload := AvailabilityBitfield(n.g, st)
-	for _, k := range n.hosted.keys {
-		// A leaf replaced while signing is no longer active here, nor
-		// soon at peers, which would park its bitfields until they expire
-		// and count them as junk against whoever relayed them: stop.
-		if ctx.Err() != nil || !n.isLeaf(leaf) {
-			return
-		}
-		bf := types.SignBitfield(k.kp, payload, k.index, ctxSig)
-		if err := n.net.PublishBitfield(ctx, leaf, bf); err != nil && ctx.Err() == nil {
-			log.Warnw("publish bitfield", "leaf", leaf, "validator", k.index, "err", err)
-		}
+	isLeaf := func() bool { return n.isLeaf(leaf) }
+	if !publishBitfields(ctx, n.hosted.keys, AvailabilityBitfield(n.g, st), ctxSig, isLeaf, n.net.PublishBitfield) {
+		return
 	}
 	// An adversary still does its honest duties first: its junk (which
 	// dials peers) must not delay its own backing votes.
@@ -262,10 +254,70 @@ func (n *Node) duties(ctx context.Context, leaf types.Hash) {
 		// leaf whose window holds that, and one that has not imported the
 		// leaf yet parks it until it does, where a message for a leaf it
 		// had not seen with an older relay parent would be ignored.
+		// One at a time, unlike the bitfields: nothing waits on them
+		// within the block, and published together they meet the
+		// bitfields' burst at every node.
 		if err := n.net.PublishBackedCandidate(ctx, cand.RelayParent.Hash, &bc); err != nil && ctx.Err() == nil {
 			log.Warnw("publish backed candidate", "core", core, "err", err)
 		}
 	}
+}
+
+// maxPublishers bounds the goroutines publishEach gossips from.
+const maxPublishers = 32
+
+// publishEach calls publish(i) for every i in [0, n), from up to
+// maxPublishers goroutines at once, until stale says to stop (no call
+// starts after it did); it returns once every call has returned.
+//
+// A gossipsub publish waits for two turns of the router's event loop and
+// validates the message on the caller's goroutine. One at a time, a
+// node's 50 bitfields at Kusama scale went out over 0.7 s (median; 1.4 s
+// at the 90th percentile), so its last trailed its first by most of the
+// gossip latency. Publishing them together lets the waits overlap, as a
+// thousand separate validators' would: 0.3 s (median). The network's gossip
+// p99 hardly moved (three runs each way, alternated: 1.30-1.57 s against
+// 1.47-1.55 s): at that scale it is bound by the CPU every node spends on
+// the burst, not by when the bitfields leave.
+func publishEach(n int, stale func() bool, publish func(i int)) {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(n, maxPublishers) {
+		wg.Go(func() {
+			for i := next.Add(1) - 1; i < int64(n) && !stale(); i = next.Add(1) - 1 {
+				publish(int(i))
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// publishBitfields signs the bitfield of every key in keys (payload in
+// ctxSig, whose ParentHash is the leaf) and gossips them with publish, one
+// message each (publishEach). It returns once every publish has returned:
+// true when all were made, false when ctx ended or isLeaf stopped saying
+// the leaf is the node's active leaf first (the rest are then not
+// published).
+func publishBitfields(ctx context.Context, keys []hostedKey, payload types.BitVec, ctxSig types.SigningContext,
+	isLeaf func() bool, publish func(context.Context, types.Hash, types.UncheckedSignedAvailabilityBitfield) error) bool {
+	// A leaf replaced meanwhile is no longer active here, nor soon at
+	// peers, which would park its bitfields until they expire and count
+	// them as junk against whoever relayed them: stop.
+	stale := func() bool { return ctx.Err() != nil || !isLeaf() }
+	signed := make([]types.UncheckedSignedAvailabilityBitfield, 0, len(keys))
+	for _, k := range keys {
+		if stale() {
+			return false
+		}
+		signed = append(signed, types.SignBitfield(k.kp, payload, k.index, ctxSig))
+	}
+	leaf := ctxSig.ParentHash
+	publishEach(len(signed), stale, func(i int) {
+		if err := publish(ctx, leaf, signed[i]); err != nil && ctx.Err() == nil {
+			log.Warnw("publish bitfield", "leaf", leaf, "validator", signed[i].ValidatorIndex, "err", err)
+		}
+	})
+	return !stale()
 }
 
 // publishesBacking says whether a node that hosts the validators hosted
