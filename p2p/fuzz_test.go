@@ -8,6 +8,7 @@ import (
 	"errors"
 	"io"
 	"testing"
+	"time"
 
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	pb "github.com/libp2p/go-libp2p-pubsub/pb"
@@ -122,4 +123,83 @@ func FuzzReadFrame(f *testing.F) {
 			}
 		}
 	})
+}
+
+// FuzzFrameFollow: a gossip stream's framing (frameStream.follow) over
+// bytes a peer sends, in whatever pieces they arrive, agrees with a plain
+// reading of the whole stream: length prefixes of at most 9 bytes, empty
+// frames skipped, a frame above the limit refused (ErrFrameTooLarge) and
+// nothing read after it; and the bytes it reserved are back in the budget
+// once the stream ends at a frame boundary or fails.
+func FuzzFrameFollow(f *testing.F) {
+	f.Add(uint16(8), []byte{3}, []byte{3, 'a', 'b', 'c', 0, 2, 'd', 'e'})
+	f.Add(uint16(8), []byte{1, 1, 1}, []byte{9, 1, 2, 3, 4, 5, 6, 7, 8, 9})
+	f.Add(uint16(1000), []byte{}, []byte{0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01})
+	f.Add(uint16(200), []byte{2}, []byte{0x81, 0x01, 'x'})
+	f.Fuzz(func(t *testing.T, limit uint16, cuts []byte, data []byte) {
+		budget := newFrameBudget(1<<30, 1<<30)
+		g := &frameGuard{
+			cfg:      &FrameConfig{Timeout: time.Second, MinRate: 1 << 20, StrangerMax: 1 << 16},
+			maxFrame: int(limit),
+			budget:   budget,
+			admitted: func(peer.ID) bool { return true },
+		}
+		fs := &frameStream{g: g, peer: "peer"}
+		var err error
+		rest := data
+		for i := 0; len(rest) > 0 && err == nil; i++ {
+			k := len(rest)
+			if i < len(cuts) {
+				k = min(k, int(cuts[i])+1)
+			}
+			err = fs.follow(rest[:k])
+			rest = rest[k:]
+		}
+		wantErr, boundary := plainFraming(data, int(limit))
+		if (err != nil) != wantErr {
+			t.Fatalf("follow: err %v, a plain reading fails: %v", err, wantErr)
+		}
+		if err != nil && !errors.Is(err, ErrFrameTooLarge) {
+			t.Fatalf("follow: %v", err)
+		}
+		if err != nil || boundary {
+			fs.releaseAll()
+			if n := budget.inUse(); n != 0 {
+				t.Fatalf("%d bytes left reserved", n)
+			}
+		}
+	})
+}
+
+// plainFraming reads data as uvarint-prefixed frames of at most limit
+// bytes: fails says a prefix is over 9 bytes or a length over limit;
+// boundary says data ends between frames.
+func plainFraming(data []byte, limit int) (fails, boundary bool) {
+	for len(data) > 0 {
+		var n uint64
+		i := 0
+		for {
+			if i == len(data) {
+				return false, false // inside a prefix
+			}
+			if i == 9 {
+				return true, false
+			}
+			c := data[i]
+			n |= uint64(c&0x7f) << (7 * i)
+			i++
+			if c&0x80 == 0 {
+				break
+			}
+		}
+		data = data[i:]
+		if n > uint64(limit) {
+			return true, false
+		}
+		if uint64(len(data)) < n {
+			return false, false // inside a body
+		}
+		data = data[n:]
+	}
+	return false, true
 }
