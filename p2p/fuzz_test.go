@@ -39,6 +39,8 @@ func FuzzTopicValidators(f *testing.F) {
 		for _, k := range Kinds {
 			v.maxSize[k] = v.lim.forKind(k).MaxMessageSize
 		}
+		var reason string
+		v.hook = func(e ValidationEvent) { reason = e.Reason }
 		topic := TopicName(testGenesis, k)
 		msg := &pubsub.Message{Message: &pb.Message{Data: data, Topic: &topic}, ReceivedFrom: "peer"}
 		res := v.topicValidatorFor(k, v.forKind(k))(context.Background(), peer.ID("peer"), msg)
@@ -52,6 +54,9 @@ func FuzzTopicValidators(f *testing.F) {
 				t.Fatalf("%s accepted %x, which re-encodes as %x", k, data, got)
 			}
 		case Reject, Ignore:
+			if reason == "" {
+				t.Fatalf("%s: result %v without a reason", k, res)
+			}
 		default:
 			t.Fatalf("%s: result %v", k, res)
 		}
