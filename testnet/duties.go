@@ -294,10 +294,11 @@ func publishEach(n int, stale func() bool, publish func(i int)) {
 
 // publishBitfields signs the bitfield of every key in keys (payload in
 // ctxSig, whose ParentHash is the leaf) and gossips them with publish, one
-// message each (publishEach). It returns once every publish has returned:
-// true when all were made, false when ctx ended or isLeaf stopped saying
-// the leaf is the node's active leaf first (the rest are then not
-// published).
+// message each (publishEach); a publish error is logged. It returns once
+// every publish has returned: true when every bitfield was handed to
+// publish and the leaf is still the node's, false when ctx ended or
+// isLeaf stopped saying the leaf is the node's active leaf (bitfields not
+// handed over by then are not published).
 func publishBitfields(ctx context.Context, keys []hostedKey, payload types.BitVec, ctxSig types.SigningContext,
 	isLeaf func() bool, publish func(context.Context, types.Hash, types.UncheckedSignedAvailabilityBitfield) error) bool {
 	// A leaf replaced meanwhile is no longer active here, nor soon at
