@@ -1,6 +1,7 @@
 package p2p
 
 import (
+	"context"
 	"sync"
 	"testing"
 	"time"
@@ -303,5 +304,127 @@ func waitEarlyBitfield(t *testing.T, sink *recSink, leaf types.Hash, what string
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal(what)
+	}
+}
+
+// TestParkedReplaysBatched: a leaf's parked messages come back together,
+// so their signatures are checked in the batcher as their sender's, none
+// on a validator's own goroutine; an accepted replay reaches the sink and
+// goes on to the network only with ParkConfig.RelayReplayed.
+func TestParkedReplaysBatched(t *testing.T) {
+	for _, relay := range []bool{false, true} {
+		t.Run(map[bool]string{false: "not relayed", true: "relayed"}[relay], func(t *testing.T) {
+			f := testFixture(t)
+			leaf := leafHash(1)
+			chain := newFakeChain(f)
+			sink := newRecSink()
+			n := newTestNode(t, chain, sink, func(c *Config) {
+				c.Park.Window = time.Minute
+				c.Park.RelayReplayed = relay
+			})
+			// The watcher is connected to n alone: what it gets, n sent.
+			watcher := newRawPeer(t)
+			sub, err := watcher.topics[KindBitfield].Subscribe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer sub.Cancel()
+			watcher.link(t, n)
+			raw := newRawPeer(t)
+			raw.link(t, n)
+			waitUntil(t, netWait, "the watcher among n's bitfield peers", func() bool {
+				return contains(n.topics[KindBitfield].ListPeers(), watcher.h.ID())
+			})
+			for v := range len(f.ids) {
+				m := f.bitfield(leaf, types.ValidatorIndex(v), "10100")
+				raw.send(t, KindBitfield, types.Encode(&m))
+			}
+			waitUntil(t, netWait, "every bitfield parked", func() bool {
+				msgs, _ := n.park.size()
+				return msgs == len(f.ids)
+			})
+			chain.activate(leaf)
+			n.LeafActivated(leaf)
+			got := map[types.ValidatorIndex]bool{}
+			for range f.ids {
+				select {
+				case d := <-sink.ch:
+					got[d.Bitfield.ValidatorIndex] = true
+				case <-time.After(netWait):
+					t.Fatalf("%d of %d replayed bitfields delivered", len(got), len(f.ids))
+				}
+			}
+			if len(got) != len(f.ids) {
+				t.Fatalf("delivered validators %v, want all %d once", got, len(f.ids))
+			}
+			waitUntil(t, netWait, "every replay counted", func() bool {
+				return counterOf(t, n.m.parked.WithLabelValues("replayed")) == float64(len(f.ids))
+			})
+			batches, sigs := histogramValue(t, n.m.batchSize)
+			if batches == 0 || sigs != float64(len(f.ids)) {
+				t.Fatalf("%d batches of %v signatures in all, want every one of the %d in a batch", batches, sigs, len(f.ids))
+			}
+			for c, name := range inlineCauseNames {
+				if got := metricCount(t, n.m.sigInline[c]); got != 0 {
+					t.Fatalf("%v signatures verified inline (%s)", got, name)
+				}
+			}
+			// Relayed or not, the watcher's count is settled within a few
+			// of n's heartbeats (50 ms) of the replays.
+			ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+			defer cancel()
+			relayed := 0
+			for {
+				if _, err := sub.Next(ctx); err != nil {
+					break
+				}
+				relayed++
+				if relayed == len(f.ids) {
+					break
+				}
+			}
+			if want := map[bool]int{false: 0, true: len(f.ids)}[relay]; relayed != want {
+				t.Fatalf("the watcher got %d replayed bitfields, want %d", relayed, want)
+			}
+		})
+	}
+}
+
+// TestParkedForgeryCountsAgainstSender: a parked forgery, replayed, is
+// rejected; its sender is charged and becomes a suspect of the batcher,
+// the replaying node does not.
+func TestParkedForgeryCountsAgainstSender(t *testing.T) {
+	f := testFixture(t)
+	leaf := leafHash(1)
+	chain := newFakeChain(f)
+	sink := newRecSink()
+	n := newTestNode(t, chain, sink, func(c *Config) { c.Park.Window = time.Minute })
+	raw := newRawPeer(t)
+	raw.link(t, n)
+	m := forgedBitfield(f, leaf, 4, "10100", 0)
+	raw.send(t, KindBitfield, types.Encode(&m))
+	waitUntil(t, netWait, "the forgery parked", func() bool {
+		msgs, _ := n.park.size()
+		return msgs == 1
+	})
+	chain.activate(leaf)
+	n.LeafActivated(leaf)
+	waitUntil(t, netWait, "the replay rejected", func() bool {
+		return counterOf(t, n.m.parked.WithLabelValues("rejected")) == 1
+	})
+	n.adm.mu.Lock()
+	j := n.adm.junk[raw.h.ID()]
+	n.adm.mu.Unlock()
+	if j == nil || j.n != junkReplayReject {
+		t.Fatalf("junk of the sender = %+v, want %d", j, junkReplayReject)
+	}
+	if !n.vals.batch.suspect(raw.h.ID()) || n.vals.batch.suspect(n.ID()) {
+		t.Fatalf("suspects: sender %v, replaying node %v; want true, false",
+			n.vals.batch.suspect(raw.h.ID()), n.vals.batch.suspect(n.ID()))
+	}
+	select {
+	case d := <-sink.ch:
+		t.Fatalf("delivered %+v", d)
+	default:
 	}
 }

@@ -94,6 +94,10 @@ type validateFn func(ctx context.Context, from peer.ID, data []byte) (any, Resul
 type verdict struct {
 	result Result
 	reason string
+	// replayOf is the peer a replayed parked message came from (empty for
+	// our own publishes): its signatures are checked as that peer's, in a
+	// batch, and a forgery makes that peer suspect, not us.
+	replayOf peer.ID
 }
 
 // decodeReason names the decode error class.
@@ -124,20 +128,32 @@ func (v *validators) topicValidator(k Kind, fn func(data []byte) (any, Result, s
 // ValidatorData.
 func (v *validators) topicValidatorFor(k Kind, fn validateFn) pubsub.ValidatorEx {
 	return func(ctx context.Context, from peer.ID, msg *pubsub.Message) Result {
-		v.reserveStack(k, from)
+		local := from == v.self
+		vd, _ := msg.ValidatorData.(*verdict)
+		if !local {
+			vd = nil // only a local publish passes ValidatorData in
+		}
+		// sender is whom the message's bytes came from: a peer, us, or
+		// for a replayed parked message the peer that sent it.
+		sender := from
+		if vd != nil && vd.replayOf != "" {
+			sender = vd.replayOf
+		}
+		v.reserveStack(k, sender)
 		var val any
 		var res Result
 		var reason string
 		if lim := v.maxSize[k]; lim > 0 && len(msg.Data) > lim {
 			res, reason = Reject, ReasonOversize
 		} else {
-			val, res, reason = fn(ctx, from, msg.Data)
+			val, res, reason = fn(ctx, sender, msg.Data)
 		}
 		if v.outcome != nil && res != Accept {
+			// from, not sender: a replay's outcome is its replayer's to
+			// count (it is never parked again).
 			v.outcome(k, from, res, reason, msg.Data)
 		}
-		local := from == v.self
-		if vd, ok := msg.ValidatorData.(*verdict); ok && local {
+		if vd != nil {
 			vd.result, vd.reason = res, reason
 		}
 		switch res {
@@ -164,9 +180,9 @@ func (v *validators) topicValidatorFor(k Kind, fn validateFn) pubsub.ValidatorEx
 func (v *validators) verifySigs(ctx context.Context, from peer.ID, items []sigItem) (valid []bool, ok bool) {
 	switch {
 	case from == v.self:
-		// A local publish (or a parked message replayed) is one message
-		// at a time from a caller waiting for it: a batch would only
-		// delay it.
+		// A local publish is one message at a time from a caller waiting
+		// for it: a batch would only delay it. (A parked message comes
+		// back with its sender, and replays go in bursts: they batch.)
 	case v.batch == nil:
 		v.m.sigInline[inlineDisabled].Inc()
 	default:
