@@ -51,12 +51,11 @@ type BatchVerifier struct {
 	items []PreparedSignature // key nil: known invalid (nil key, malformed)
 
 	// Buffers of the equation, kept across Reset.
-	idx      []int // the items that can be valid
-	zbytes   []byte
-	coeffs   []scalar.Scalar
-	scalars  []*scalar.Scalar
-	points   []*curve.RistrettoPoint
-	expanded []*curve.ExpandedRistrettoPoint
+	idx     []int // the items that can be valid
+	zbytes  []byte
+	coeffs  []scalar.Scalar
+	scalars []*scalar.Scalar
+	points  []*curve.RistrettoPoint
 }
 
 // NewBatchVerifier returns a BatchVerifier with room for capacity items.
