@@ -333,9 +333,10 @@ func (n *Node) processParked() {
 	wg.Wait()
 }
 
-// replayConcurrency bounds the replays in flight. A slow importer parks a
-// sixth of a leaf's messages (167 per node per block at Kusama scale), and
-// a batch is worth having from a few dozen signatures on.
+// replayConcurrency bounds the replays in flight. A node that imports a
+// leaf late parks hundreds of its messages (at Kusama scale, 167 of 1,100
+// per node per block on average in one process, 7-100 with a process per
+// node), and a batch is worth having from a few dozen signatures on.
 const replayConcurrency = 64
 
 // replayParked publishes a parked message locally: our own validators
