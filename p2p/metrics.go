@@ -268,6 +268,62 @@ type tracer struct {
 
 	meshMu sync.Mutex
 	mesh   [numKinds]map[peer.ID]struct{}
+
+	drops dropLog
+}
+
+// dropLogEvery is how often a peer's dropped outbound RPCs are reported
+// again while they go on.
+const dropLogEvery = 10 * time.Second
+
+// dropLog says at Warn whose outbound gossip queue overflowed: at a
+// peer's first drop, then every dropLogEvery with the count since, and
+// once more when its stream closes. A drop per line (Debug) floods the log
+// under a peer that does not read; none at all left a node that dropped
+// 15,000 RPCs to one peer of a Kusama-scale run saying nothing of which.
+// Entries live as long as the peer's outbound stream, which the
+// connection limits bound.
+type dropLog struct {
+	mu    sync.Mutex
+	peers map[peer.ID]*dropCount
+}
+
+type dropCount struct {
+	n     int       // drops not reported yet
+	since time.Time // when the last report was made
+}
+
+// note counts one drop for p at now and says whether to report, and how
+// many drops the report covers.
+func (d *dropLog) note(p peer.ID, now time.Time) (report bool, n int) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	c := d.peers[p]
+	if c == nil {
+		if d.peers == nil {
+			d.peers = make(map[peer.ID]*dropCount)
+		}
+		d.peers[p] = &dropCount{since: now}
+		return true, 1
+	}
+	c.n++
+	if now.Sub(c.since) < dropLogEvery {
+		return false, 0
+	}
+	n, c.n, c.since = c.n, 0, now
+	return true, n
+}
+
+// closed forgets p and returns its unreported drops.
+func (d *dropLog) closed(p peer.ID) int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	c := d.peers[p]
+	if c == nil {
+		return 0
+	}
+	delete(d.peers, p)
+	return c.n
 }
 
 func (t *tracer) meshPeers(k Kind) []peer.ID {
@@ -308,6 +364,9 @@ func (t *tracer) OnClosedOutboundStream(p peer.ID) {
 		delete(m, p)
 	}
 	t.meshMu.Unlock()
+	if n := t.drops.closed(p); n > 0 {
+		log.Warnw("outbound gossip RPCs dropped before the peer's stream closed: its queue was full", "peer", p, "dropped", n)
+	}
 }
 
 var _ pubsub.RawTracer = (*tracer)(nil)
@@ -334,11 +393,11 @@ func (t *tracer) RejectMessage(msg *pubsub.Message, reason string) {
 	}
 }
 
-func (t *tracer) DropRPC(rpc *pubsub.RPC, p peer.ID) {
+func (t *tracer) DropRPC(_ *pubsub.RPC, p peer.ID) {
 	t.m.dropped.WithLabelValues(DropOutboundRPC).Inc()
-	// Debug: a peer that does not read (a sybil) fills its queue by the
-	// thousand; for an honest peer the line says whose messages went.
-	log.Debugw("outbound gossip RPC dropped: the peer's queue is full", "peer", p, "messages", len(rpc.GetPublish()))
+	if report, n := t.drops.note(p, time.Now()); report {
+		log.Warnw("outbound gossip RPCs dropped: the peer's queue is full", "peer", p, "dropped", n)
+	}
 }
 
 func (t *tracer) UndeliverableMessage(*pubsub.Message) {
