@@ -21,7 +21,7 @@ import (
 // leaf arrives (Node.LeafActivated, or the park loop's poll of the chain
 // view) the bytes are published again locally: they go through this
 // node's own validation and, if accepted, reach the sink (and are relayed
-// only with ParkConfig.RelayReplayed).
+// unless ParkConfig.ReplayLocally).
 // What waits longer than ParkConfig.Window is dropped and counted as junk
 // against its sender.
 
@@ -341,14 +341,15 @@ const replayConcurrency = 64
 
 // replayParked publishes a parked message locally: our own validators
 // judge it (now that the leaf is known), checking its signatures as its
-// sender's, and an accepted one is delivered. It is relayed only with
-// ParkConfig.RelayReplayed (see there why not by default).
+// sender's, and an accepted one is delivered and, unless
+// ParkConfig.ReplayLocally, flooded on as if this node had made it (see
+// there why).
 func (n *Node) replayParked(m parkedMsg) {
 	vd := &verdict{replayOf: m.from}
 	ctx, cancel := context.WithTimeout(n.ctx, n.cfg.ValidateTimeout)
 	defer cancel()
 	err := n.topics[m.kind].Publish(ctx, m.data, pubsub.WithValidatorData(vd),
-		pubsub.WithLocalPublication(!n.cfg.Park.RelayReplayed))
+		pubsub.WithLocalPublication(n.cfg.Park.ReplayLocally))
 	var ve pubsub.ValidationError
 	switch {
 	case err == nil:

@@ -310,7 +310,7 @@ func waitEarlyBitfield(t *testing.T, sink *recSink, leaf types.Hash, what string
 // TestParkedReplaysBatched: a leaf's parked messages come back together,
 // so their signatures are checked in the batcher as their sender's, none
 // on a validator's own goroutine; an accepted replay reaches the sink and
-// goes on to the network only with ParkConfig.RelayReplayed.
+// goes on to the network unless ParkConfig.ReplayLocally.
 func TestParkedReplaysBatched(t *testing.T) {
 	for _, relay := range []bool{false, true} {
 		t.Run(map[bool]string{false: "not relayed", true: "relayed"}[relay], func(t *testing.T) {
@@ -320,7 +320,7 @@ func TestParkedReplaysBatched(t *testing.T) {
 			sink := newRecSink()
 			n := newTestNode(t, chain, sink, func(c *Config) {
 				c.Park.Window = time.Minute
-				c.Park.RelayReplayed = relay
+				c.Park.ReplayLocally = !relay
 			})
 			// The watcher is connected to n alone: what it gets, n sent.
 			watcher := newRawPeer(t)
