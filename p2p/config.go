@@ -228,7 +228,7 @@ type ParkConfig struct {
 	// a peer only straight from the author. In the attack suite (10 nodes,
 	// 1 s slots) that lost the previous author's bitfield at the next
 	// author in 4 of 30 runs (one failed its inclusion check), against
-	// none in 18 with relaying. On would suit a network where every node is
+	// none in 20 with relaying. On would suit a network where every node is
 	// sure to hear every origin directly: at Kusama scale (20 nodes, 1,000
 	// validators, in one process) a node parked 167 of a leaf's 1,100
 	// messages on average, and relaying them tripled the flooded copies
