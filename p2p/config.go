@@ -220,21 +220,33 @@ type ParkConfig struct {
 	PerPeer      int
 	PerPeerBytes int
 	TotalBytes   int
-	// ReplayLocally delivers an accepted replayed message without sending
-	// it on. Off by default: gossipsub can only send it on as this node's
-	// own, flooded to every peer, and that is what keeps a leaf's earliest
-	// messages moving. The block author imports its block first, so every
-	// other node parks its bitfields; if none of them relays, those reach
-	// a peer only straight from the author. In the attack suite (10 nodes,
-	// 1 s slots) that lost the previous author's bitfield at the next
-	// author in 4 of 30 runs (one failed its inclusion check), against
-	// none in 20 with relaying. On would suit a network where every node is
-	// sure to hear every origin directly: at Kusama scale (20 nodes, 1,000
+	// ReplayRelays is about how many of the nodes that park a message
+	// flood it on once they have replayed and accepted it (default 3;
+	// negative: every one of them). gossipsub can only send a replay on as
+	// this node's own, flooded to every peer, and some relaying is what
+	// keeps a leaf's earliest messages moving: the block author imports
+	// its block first, so every other node parks its bitfields, and if
+	// none relays them they reach a peer only straight from the author. In
+	// the attack suite (10 nodes, 1 s slots) no relaying lost the previous
+	// author's bitfield at the next author in 4 of 30 runs (one failed its
+	// inclusion check), against none in 20 with every node relaying. But
+	// every node relaying costs: at Kusama scale (20 nodes, 1,000
 	// validators, in one process) a node parked 167 of a leaf's 1,100
-	// messages on average, and relaying them tripled the flooded copies
-	// and cost a sixth of the CPU (a tenth with a process per node).
+	// messages on average, and relaying them all tripled the flooded
+	// copies and cost a sixth of the CPU (a tenth with a process per node).
+	// So each node relays a replay with probability ReplayRelays divided
+	// by its peers on the topic, drawn from a hash of its own id and the
+	// message: the nodes draw independently, and a node's relays spread
+	// over the messages (relaysReplay).
+	ReplayRelays int
+	// ReplayLocally delivers an accepted replayed message without sending
+	// it on (ReplayRelays 0 in effect): for a network where every node is
+	// sure to hear every origin directly.
 	ReplayLocally bool
 }
+
+// defaultReplayRelays is ParkConfig.ReplayRelays's default.
+const defaultReplayRelays = 3
 
 // FrameConfig bounds inbound gossip frames (framestream.go).
 type FrameConfig struct {
@@ -454,6 +466,9 @@ func (c *Config) setDefaults() error {
 	def(&c.Park.PerPeer, 32)
 	def(&c.Park.PerPeerBytes, 256<<10)
 	def(&c.Park.TotalBytes, 16<<20)
+	if c.Park.ReplayRelays == 0 {
+		c.Park.ReplayRelays = defaultReplayRelays
+	}
 	defD(&c.Frames.Timeout, 2*time.Second)
 	def(&c.Frames.MinRate, 1<<20)
 	def(&c.Frames.StrangerMax, 64<<10)

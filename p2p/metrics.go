@@ -92,7 +92,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	}
 	m.parked = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "provisioner_p2p_parked_total",
-		Help: "Gossip messages for a leaf not known yet, by fate (parked, full, replayed, rejected, ignored, expired).",
+		Help: "Gossip messages for a leaf not known yet, by fate (parked, full, unknown_leaves, replayed, rejected, ignored, expired; and relayed: of the replayed, those this node flooded on).",
 	}, []string{"result"})
 	m.frames = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "provisioner_p2p_frames_refused_total",
@@ -229,7 +229,7 @@ func (m *metrics) precreate() {
 	for _, r := range RecordResults {
 		m.records.WithLabelValues(r)
 	}
-	for _, r := range []string{"parked", "full", "replayed", "rejected", "ignored", "expired", "unknown_leaves"} {
+	for _, r := range []string{"parked", "full", "replayed", "relayed", "rejected", "ignored", "expired", "unknown_leaves"} {
 		m.parked.WithLabelValues(r)
 	}
 	for _, r := range []string{"oversize", "budget", "stalled", "prefix"} {

@@ -2,6 +2,8 @@ package p2p
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"sync"
 	"sync/atomic"
@@ -20,8 +22,8 @@ import (
 // message at once and hands its bytes here, outside the pipeline. When the
 // leaf arrives (Node.LeafActivated, or the park loop's poll of the chain
 // view) the bytes are published again locally: they go through this
-// node's own validation and, if accepted, reach the sink (and are relayed
-// unless ParkConfig.ReplayLocally).
+// node's own validation and, if accepted, reach the sink (and a few of
+// the nodes that parked a message relay it: ParkConfig.ReplayRelays).
 // What waits longer than ParkConfig.Window is dropped and counted as junk
 // against its sender.
 
@@ -313,6 +315,22 @@ func (n *Node) processParked() {
 		n.m.parked.WithLabelValues("expired").Inc()
 		n.junk(m.from, junkExpired, "park_expired")
 	}
+	// Whether to relay a replay depends on how many peers might have
+	// parked it too: asked once per kind (the count goes through
+	// gossipsub's event loop).
+	var peers [numKinds]int
+	for i := range peers {
+		peers[i] = -1
+	}
+	relay := func(m parkedMsg) bool {
+		if n.cfg.Park.ReplayLocally {
+			return false
+		}
+		if peers[m.kind] < 0 {
+			peers[m.kind] = len(n.topics[m.kind].ListPeers())
+		}
+		return relaysReplay(n.host.ID(), m.data, n.cfg.Park.ReplayRelays, peers[m.kind])
+	}
 	// Concurrently, so that the signatures of a leaf's parked burst meet
 	// in the batcher (one at a time, each would be verified alone).
 	var wg sync.WaitGroup
@@ -325,9 +343,10 @@ func (n *Node) processParked() {
 		if n.ctx.Err() != nil {
 			break
 		}
+		relayed := relay(m)
 		wg.Go(func() {
 			defer func() { <-sem }()
-			n.replayParked(m)
+			n.replayParked(m, relayed)
 		})
 	}
 	wg.Wait()
@@ -341,19 +360,21 @@ const replayConcurrency = 64
 
 // replayParked publishes a parked message locally: our own validators
 // judge it (now that the leaf is known), checking its signatures as its
-// sender's, and an accepted one is delivered and, unless
-// ParkConfig.ReplayLocally, flooded on as if this node had made it (see
-// there why).
-func (n *Node) replayParked(m parkedMsg) {
+// sender's, and an accepted one is delivered and, if relay, flooded on as
+// if this node had made it (see ParkConfig.ReplayRelays).
+func (n *Node) replayParked(m parkedMsg, relay bool) {
 	vd := &verdict{replayOf: m.from}
 	ctx, cancel := context.WithTimeout(n.ctx, n.cfg.ValidateTimeout)
 	defer cancel()
 	err := n.topics[m.kind].Publish(ctx, m.data, pubsub.WithValidatorData(vd),
-		pubsub.WithLocalPublication(n.cfg.Park.ReplayLocally))
+		pubsub.WithLocalPublication(!relay))
 	var ve pubsub.ValidationError
 	switch {
 	case err == nil:
 		n.m.parked.WithLabelValues("replayed").Inc()
+		if relay {
+			n.m.parked.WithLabelValues("relayed").Inc()
+		}
 	case errors.As(err, &ve) && vd.result == Reject:
 		n.m.parked.WithLabelValues("rejected").Inc()
 		n.junk(m.from, junkReplayReject, "replay_"+vd.reason)
@@ -361,4 +382,28 @@ func (n *Node) replayParked(m parkedMsg) {
 		// Ignored (a duplicate of a copy that came meanwhile) or closing.
 		n.m.parked.WithLabelValues("ignored").Inc()
 	}
+}
+
+// relaysReplay says whether node self floods on a replay of data when
+// about relays of the nodes that parked it should (negative: all), out of
+// peers (its peers on the topic, which bounds how many parked it): with
+// probability relays/peers, drawn from a hash of self and data. The draws
+// of different nodes are independent, so the number of relays is about
+// relays whoever parked the message, and none with probability about
+// e^-relays when all peers did (5% for the default 3); the origin's own
+// flood has reached every peer it knew of in any case.
+func relaysReplay(self peer.ID, data []byte, relays, peers int) bool {
+	switch {
+	case relays < 0:
+		return true
+	case relays == 0:
+		return false
+	case peers <= relays:
+		return true
+	}
+	h := sha256.New()
+	h.Write([]byte(self))
+	h.Write(data)
+	var sum [sha256.Size]byte
+	return binary.BigEndian.Uint64(h.Sum(sum[:0]))%uint64(peers) < uint64(relays)
 }

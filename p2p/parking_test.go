@@ -2,6 +2,7 @@ package p2p
 
 import (
 	"context"
+	"encoding/binary"
 	"sync"
 	"testing"
 	"time"
@@ -310,34 +311,64 @@ func waitEarlyBitfield(t *testing.T, sink *recSink, leaf types.Hash, what string
 // TestParkedReplaysBatched: a leaf's parked messages come back together,
 // so their signatures are checked in the batcher as their sender's, none
 // on a validator's own goroutine; an accepted replay reaches the sink and
-// goes on to the network unless ParkConfig.ReplayLocally.
+// goes on to the network when relaysReplay picks it (every one with
+// ParkConfig.ReplayRelays negative, none with ParkConfig.ReplayLocally).
 func TestParkedReplaysBatched(t *testing.T) {
-	for _, relay := range []bool{false, true} {
-		t.Run(map[bool]string{false: "not relayed", true: "relayed"}[relay], func(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		relays int  // ParkConfig.ReplayRelays
+		local  bool // ParkConfig.ReplayLocally
+	}{
+		{"not relayed", 0, true},
+		{"all relayed", -1, false},
+		{"half relayed", 1, false}, // 1 of n's 2 subscribed peers
+	} {
+		t.Run(tc.name, func(t *testing.T) {
 			f := testFixture(t)
 			leaf := leafHash(1)
 			chain := newFakeChain(f)
 			sink := newRecSink()
 			n := newTestNode(t, chain, sink, func(c *Config) {
 				c.Park.Window = time.Minute
-				c.Park.ReplayLocally = !relay
+				c.Park.ReplayRelays = tc.relays
+				c.Park.ReplayLocally = tc.local
 			})
 			// The watcher is connected to n alone: what it gets, n sent.
-			watcher := newRawPeer(t)
+			// The second one only makes n's subscribed peers two.
+			watcher, second := newRawPeer(t), newRawPeer(t)
 			sub, err := watcher.topics[KindBitfield].Subscribe()
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer sub.Cancel()
+			sub2, err := second.topics[KindBitfield].Subscribe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer sub2.Cancel()
 			watcher.link(t, n)
+			second.link(t, n)
 			raw := newRawPeer(t)
 			raw.link(t, n)
-			waitUntil(t, netWait, "the watcher among n's bitfield peers", func() bool {
-				return contains(n.topics[KindBitfield].ListPeers(), watcher.h.ID())
+			waitUntil(t, netWait, "the watchers among n's bitfield peers", func() bool {
+				p := n.topics[KindBitfield].ListPeers()
+				return contains(p, watcher.h.ID()) && contains(p, second.h.ID())
 			})
+			if p := n.topics[KindBitfield].ListPeers(); len(p) != 2 {
+				t.Fatalf("n's bitfield peers %v, want the two watchers", p)
+			}
+			want := 0
 			for v := range len(f.ids) {
 				m := f.bitfield(leaf, types.ValidatorIndex(v), "10100")
-				raw.send(t, KindBitfield, types.Encode(&m))
+				data := types.Encode(&m)
+				raw.send(t, KindBitfield, data)
+				if !tc.local && relaysReplay(n.host.ID(), data, n.cfg.Park.ReplayRelays, 2) {
+					want++
+				}
+			}
+			t.Logf("relaysReplay picks %d of %d", want, len(f.ids))
+			if tc.relays < 0 && want != len(f.ids) {
+				t.Fatalf("relaysReplay picked %d of %d, want all", want, len(f.ids))
 			}
 			waitUntil(t, netWait, "every bitfield parked", func() bool {
 				msgs, _ := n.park.size()
@@ -369,6 +400,9 @@ func TestParkedReplaysBatched(t *testing.T) {
 					t.Fatalf("%v signatures verified inline (%s)", got, name)
 				}
 			}
+			if got := counterOf(t, n.m.parked.WithLabelValues("relayed")); got != float64(want) {
+				t.Fatalf("%v replays counted as relayed, want %d", got, want)
+			}
 			// Relayed or not, the watcher's count is settled within a few
 			// of n's heartbeats (50 ms) of the replays.
 			ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
@@ -383,7 +417,7 @@ func TestParkedReplaysBatched(t *testing.T) {
 					break
 				}
 			}
-			if want := map[bool]int{false: 0, true: len(f.ids)}[relay]; relayed != want {
+			if relayed != want {
 				t.Fatalf("the watcher got %d replayed bitfields, want %d", relayed, want)
 			}
 		})
@@ -426,5 +460,55 @@ func TestParkedForgeryCountsAgainstSender(t *testing.T) {
 	case d := <-sink.ch:
 		t.Fatalf("delivered %+v", d)
 	default:
+	}
+}
+
+// TestRelaysReplay: the share of replays a node relays is relays/peers,
+// different nodes draw independently, and the edge cases are exact.
+func TestRelaysReplay(t *testing.T) {
+	a, b := peer.ID("node-a"), peer.ID("node-b")
+	msg := func(i int) []byte { return binary.BigEndian.AppendUint32([]byte("bitfield "), uint32(i)) }
+	for _, tc := range []struct {
+		relays, peers int
+		want          bool
+	}{
+		{-1, 19, true}, // every node relays
+		{3, 3, true},   // no more peers than relays
+		{3, 1, true},   //
+		{0, 19, false}, // none relays
+		{0, 0, false},  //
+		{-1, 0, true},  //
+		{19, 19, true}, //
+	} {
+		for i := range 100 {
+			if got := relaysReplay(a, msg(i), tc.relays, tc.peers); got != tc.want {
+				t.Fatalf("relays %d of %d peers, message %d: %v, want %v", tc.relays, tc.peers, i, got, tc.want)
+			}
+		}
+	}
+	// 3 of 19: about 15.8% of 20,000 messages each, and about that share
+	// of a's picks for b (independent draws).
+	const msgs = 20000
+	pickedA, pickedB, both := 0, 0, 0
+	for i := range msgs {
+		pa, pb := relaysReplay(a, msg(i), 3, 19), relaysReplay(b, msg(i), 3, 19)
+		if pa {
+			pickedA++
+		}
+		if pb {
+			pickedB++
+		}
+		if pa && pb {
+			both++
+		}
+	}
+	want := msgs * 3 / 19 // 3157
+	for _, got := range []int{pickedA, pickedB} {
+		if got < want*9/10 || got > want*11/10 {
+			t.Errorf("picked %d of %d, want about %d", got, msgs, want)
+		}
+	}
+	if wantBoth := pickedA * 3 / 19; both < wantBoth*7/10 || both > wantBoth*13/10 {
+		t.Errorf("both picked %d, want about %d (independent draws)", both, wantBoth)
 	}
 }
