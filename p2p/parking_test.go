@@ -512,3 +512,20 @@ func TestRelaysReplay(t *testing.T) {
 		t.Errorf("both picked %d, want about %d (independent draws)", both, wantBoth)
 	}
 }
+
+// TestReplayRelaysCountAdmittedPeers: the peers that decide how often a
+// node relays its replays are the admitted ones; strangers, who may
+// subscribe to any topic, do not count.
+func TestReplayRelaysCountAdmittedPeers(t *testing.T) {
+	f := testFixture(t)
+	leaf := leafHash(1)
+	a := validatorNode(t, newFakeChain(f, leaf), nil, nil, 0)
+	b := validatorNode(t, newFakeChain(f, leaf), nil, nil, 1)
+	stranger := newRawPeer(t)
+	stranger.link(t, a)
+	connect(t, b.Host(), a.Host())
+	waitUntil(t, 10*time.Second, "b admitted by a", func() bool { return a.Admitted(b.ID()) })
+	if got := a.countAdmitted([]peer.ID{b.ID(), stranger.h.ID(), peer.ID("unknown")}); got != 1 {
+		t.Fatalf("%d admitted of b, a stranger and an unknown peer; want 1 (b)", got)
+	}
+}
