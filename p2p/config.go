@@ -220,7 +220,7 @@ type ParkConfig struct {
 	PerPeer      int
 	PerPeerBytes int
 	TotalBytes   int
-	// ReplayRelays is about how many of the nodes that park a message
+	// ReplayRelays is about how many of the nodes that park a bitfield
 	// flood it on once they have replayed and accepted it (default 3;
 	// negative: every one of them). gossipsub can only send a replay on as
 	// this node's own, flooded to every peer, and some relaying is what
@@ -233,11 +233,16 @@ type ParkConfig struct {
 	// every node relaying costs: at Kusama scale (20 nodes, 1,000
 	// validators, in one process) a node parked 167 of a leaf's 1,100
 	// messages on average, and relaying them all tripled the flooded
-	// copies and cost a sixth of the CPU (a tenth with a process per node).
-	// So each node relays a replay with probability ReplayRelays divided
-	// by its peers on the topic, drawn from a hash of its own id and the
-	// message: the nodes draw independently, and a node's relays spread
-	// over the messages (relaysReplay).
+	// copies and cost a sixth of the CPU (a tenth with a process per
+	// node). So each node relays a bitfield's replay with probability
+	// ReplayRelays divided by its admitted peers on the topic, drawn from
+	// a hash of its own id and the message: the nodes draw independently,
+	// and a node's relays spread over the messages (relaysReplay).
+	//
+	// A backed candidate's replay is flooded on by every node that parked
+	// it: there are a tenth as many, and a lost one costs its para a
+	// block (with three relays, an early block's author in the attack
+	// suite's sybil-join runs missed three of five).
 	ReplayRelays int
 	// ReplayLocally delivers an accepted replayed message without sending
 	// it on (ReplayRelays 0 in effect): for a network where every node is

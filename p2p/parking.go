@@ -326,8 +326,11 @@ func (n *Node) processParked() {
 		peers[i] = -1
 	}
 	relay := func(m parkedMsg) bool {
-		if n.cfg.Park.ReplayLocally {
+		switch {
+		case n.cfg.Park.ReplayLocally:
 			return false
+		case m.kind != KindBitfield:
+			return true // see ParkConfig.ReplayRelays
 		}
 		if peers[m.kind] < 0 {
 			peers[m.kind] = n.countAdmitted(n.topics[m.kind].ListPeers())

@@ -529,3 +529,68 @@ func TestReplayRelaysCountAdmittedPeers(t *testing.T) {
 		t.Fatalf("%d admitted of b, a stranger and an unknown peer; want 1 (b)", got)
 	}
 }
+
+// TestParkedBackedAlwaysRelayed: every node that parked a backed
+// candidate floods it on after the replay, whatever ReplayRelays says for
+// bitfields.
+func TestParkedBackedAlwaysRelayed(t *testing.T) {
+	f := testFixture(t)
+	leaf := leafHash(1)
+	chain := newFakeChain(f)
+	sink := newRecSink()
+	n := newTestNode(t, chain, sink, func(c *Config) {
+		c.Park.Window = time.Minute
+		c.Park.ReplayRelays = 1 // a bitfield: one chance in two here
+	})
+	watcher, second := newRawPeer(t), newRawPeer(t)
+	sub, err := watcher.topics[KindBackedCandidate].Subscribe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Cancel()
+	sub2, err := second.topics[KindBackedCandidate].Subscribe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub2.Cancel()
+	watcher.link(t, n)
+	second.link(t, n)
+	raw := newRawPeer(t)
+	raw.link(t, n)
+	waitUntil(t, netWait, "the watchers among n's backed-candidate peers", func() bool {
+		p := n.topics[KindBackedCandidate].ListPeers()
+		return contains(p, watcher.h.ID()) && contains(p, second.h.ID())
+	})
+	asBitfields := 0
+	for core := range types.CoreIndex(f.cores) {
+		data := types.Encode(ptr(f.backed(leaf, core, 2)))
+		raw.send(t, KindBackedCandidate, data)
+		if relaysReplay(n.host.ID(), data, 1, 2) {
+			asBitfields++
+		}
+	}
+	t.Logf("as bitfields, %d of %d would be relayed", asBitfields, f.cores)
+	waitUntil(t, netWait, "every candidate parked", func() bool {
+		msgs, _ := n.park.size()
+		return msgs == f.cores
+	})
+	chain.activate(leaf)
+	n.LeafActivated(leaf)
+	for core := range f.cores {
+		select {
+		case <-sink.ch:
+		case <-time.After(netWait):
+			t.Fatalf("%d of %d replayed candidates delivered", core, f.cores)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	for got := range f.cores {
+		if _, err := sub.Next(ctx); err != nil {
+			t.Fatalf("the watcher got %d of %d replayed candidates", got, f.cores)
+		}
+	}
+	if got := counterOf(t, n.m.parked.WithLabelValues("relayed")); got != float64(f.cores) {
+		t.Fatalf("%v replays counted as relayed, want %d", got, f.cores)
+	}
+}
