@@ -43,6 +43,9 @@ import (
 // amount of positive topic score lifts a stranger into the mesh.
 const strangerScore = -1e6
 
+// appSpecificWeight weighs the application score in gossipsub's score.
+const appSpecificWeight = 1
+
 // admission is the node's admission state. The connection gater is built
 // before the host and so before the Node; everything it needs is here.
 type admission struct {
@@ -140,15 +143,6 @@ func (a *admission) appScore(p peer.ID) float64 {
 		base = strangerScore
 	}
 	return base + a.junkPenalty(p)
-}
-
-// baseline is the part of a peer's score that admission, not behaviour,
-// sets: a stranger is not banned for being a stranger.
-func (a *admission) baseline(p peer.ID) float64 {
-	if a.admitted(p) {
-		return 0
-	}
-	return strangerScore
 }
 
 // setVerified records p's verified record (and remembers its addresses
@@ -534,11 +528,12 @@ func (n *Node) banGraylisted() {
 	n.scoreMu.RLock()
 	var bad []peer.ID
 	for p, s := range n.behaviour {
-		// Below the threshold in two snapshots in a row: one snapshot
-		// may straddle the moment a stranger was admitted (its floor in
-		// the score, not in the baseline taken a moment later), and a
-		// ban is costly to undo. A peer that keeps misbehaving is cut
-		// off one inspection interval later.
+		// Below the threshold in two snapshots in a row: a ban is costly
+		// to undo, and one snapshot may straddle the moment a stranger
+		// was admitted (gossipsub asks for the application score twice,
+		// once for the score and once for the snapshot's part; see
+		// snapshotFloor). A peer that keeps misbehaving is cut off one
+		// inspection interval later.
 		if prev, ok := n.prevBehaviour[p]; ok && s < th.Graylist && prev < th.Graylist {
 			bad = append(bad, p)
 		}

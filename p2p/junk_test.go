@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p"
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 
@@ -323,4 +324,37 @@ func junkAdmission() (*admission, *time.Time) {
 	now := time.Unix(1000, 0)
 	a.now = func() time.Time { return now }
 	return a, &now
+}
+
+// TestLateSnapshotOfAdmittedPeerNoBan: gossipsub's score snapshots reach
+// the node on goroutines of their own, so they can come after the peer
+// they describe as a stranger has been admitted. Judged by the stranger
+// floor they carry, not by the admission state at arrival, they do not
+// make the peer read as graylisted; a stranger whose behaviour, floor
+// aside, is below the threshold is still banned.
+func TestLateSnapshotOfAdmittedPeerNoBan(t *testing.T) {
+	f := testFixture(t)
+	leaf := leafHash(1)
+	noInspection := func(c *Config) { c.Gossip.ScoreInspectInterval = time.Hour }
+	n := validatorNode(t, newFakeChain(f, leaf), nil, nil, 0, noInspection)
+	honest := validatorNode(t, newFakeChain(f, leaf), nil, nil, 1, noInspection)
+	connect(t, honest.Host(), n.Host())
+	waitUntil(t, 10*time.Second, "the honest validator admitted", func() bool { return n.Admitted(honest.ID()) })
+	bad := peer.ID("bad")
+	th := n.Thresholds()
+	snap := func() map[peer.ID]*pubsub.PeerScoreSnapshot {
+		return map[peer.ID]*pubsub.PeerScoreSnapshot{
+			// Taken while honest was a stranger: the floor, nothing else.
+			honest.ID(): {Score: strangerScore, AppSpecificScore: strangerScore},
+			// A stranger that also broke promises, below the threshold
+			// without its floor.
+			bad: {Score: strangerScore + 2*th.Graylist, AppSpecificScore: strangerScore, BehaviourPenalty: 1},
+		}
+	}
+	n.setScoreSnapshots(snap())
+	n.setScoreSnapshots(snap())
+	n.banGraylisted()
+	if banned := n.BannedPeers(); !slices.Equal(banned, []peer.ID{bad}) {
+		t.Fatalf("banned %v, want only %v", banned, bad)
+	}
 }

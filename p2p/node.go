@@ -67,7 +67,7 @@ type Node struct {
 	scoreMu sync.RWMutex
 	scores  map[peer.ID]float64
 	// behaviour and prevBehaviour are the last two snapshots of scores
-	// without the stranger floor (see setScores).
+	// without the stranger floor (see setScoreSnapshots).
 	behaviour, prevBehaviour map[peer.ID]float64
 	// parts are the last snapshot's score components, so that a ban can
 	// say what it was for.
@@ -253,7 +253,7 @@ func (n *Node) scoreParams() (*pubsub.PeerScoreParams, *pubsub.PeerScoreThreshol
 		Topics:                      topics,
 		TopicScoreCap:               40,
 		AppSpecificScore:            n.adm.appScore,
-		AppSpecificWeight:           1,
+		AppSpecificWeight:           appSpecificWeight,
 		IPColocationFactorWeight:    -5,
 		IPColocationFactorThreshold: 3,
 		IPColocationFactorWhitelist: []*net.IPNet{lo4, lo6},
@@ -416,13 +416,37 @@ func allTopics(genesis types.Hash) []string {
 
 func (n *Node) setScoreSnapshots(snaps map[peer.ID]*pubsub.PeerScoreSnapshot) {
 	m := make(map[peer.ID]float64, len(snaps))
+	// The behaviour part of each score is the score without the stranger
+	// floor that was in it when gossipsub took the snapshot, read from the
+	// snapshot's own application score. Not from the admission state now:
+	// gossipsub hands each inspection to a goroutine of its own, so under
+	// load a snapshot arrives late (and two may swap), and a peer admitted
+	// in between, judged by its old score minus its new (zero) floor, read
+	// as graylisted. At Kusama scale one node banned an honest validator
+	// that way a second after starting, for BanDuration, and with fewer
+	// relays of parked bitfields (ParkConfig.ReplayRelays) the next author
+	// missed ten of that validator's node's bitfields.
+	behaviour := make(map[peer.ID]float64, len(snaps))
 	for p, s := range snaps {
 		m[p] = s.Score
+		behaviour[p] = s.Score - snapshotFloor(s)
 	}
-	n.setScores(m)
 	n.scoreMu.Lock()
+	n.prevBehaviour, n.behaviour = n.behaviour, behaviour
+	n.scores = m
 	n.parts = snaps
 	n.scoreMu.Unlock()
+}
+
+// snapshotFloor is the stranger floor in the score of snapshot s: there
+// when its application score (admission.appScore: the floor plus a junk
+// penalty, which a ban stops long before it is a fraction of the floor)
+// has it.
+func snapshotFloor(s *pubsub.PeerScoreSnapshot) float64 {
+	if s.AppSpecificScore <= strangerScore/2 {
+		return strangerScore * appSpecificWeight
+	}
+	return 0
 }
 
 // scoreParts describes what makes up p's last score, for the log line of
@@ -443,22 +467,6 @@ func (n *Node) scoreParts(p peer.ID) []any {
 		}
 	}
 	return out
-}
-
-func (n *Node) setScores(m map[peer.ID]float64) {
-	// The behaviour part of each score (without the stranger floor) is
-	// taken now, with the admission state of the same moment: a peer
-	// admitted after this snapshot must not be judged later by its old
-	// score minus its new (zero) floor, which would read as a graylisted
-	// validator and ban an honest peer that just proved its key.
-	behaviour := make(map[peer.ID]float64, len(m))
-	for p, s := range m {
-		behaviour[p] = s - n.adm.baseline(p)
-	}
-	n.scoreMu.Lock()
-	n.prevBehaviour, n.behaviour = n.behaviour, behaviour
-	n.scores = m
-	n.scoreMu.Unlock()
 }
 
 // PeerScore is the gossipsub score of p as of the last inspection
