@@ -402,14 +402,14 @@ func (n *Node) countAdmitted(ps []peer.ID) int {
 }
 
 // relaysReplay says whether node self floods on a replay of data when
-// about relays of the nodes that parked it should (negative: all), out of
-// peers (its admitted peers on the topic, which bounds how many parked
-// it): with
-// probability relays/peers, drawn from a hash of self and data. The draws
-// of different nodes are independent, so the number of relays is about
-// relays whoever parked the message, and none with probability about
-// e^-relays when all peers did (5% for the default 3); the origin's own
-// flood has reached every peer it knew of in any case.
+// about relays of the nodes that parked it should (negative: all), out
+// of peers (its admitted peers on the topic, which bounds how many parked
+// it): with probability relays/peers, drawn from a hash of self and data.
+// The draws of different nodes are independent, so about relays nodes
+// relay the message whoever parked it, and none does with probability
+// about e^-relays when all peers parked it (5% for the default 3). The
+// origin has flooded it to every peer it knew of in any case: relays are
+// for the peers its own sends missed.
 func relaysReplay(self peer.ID, data []byte, relays, peers int) bool {
 	switch {
 	case relays < 0:
