@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/polkadot-provisioner/provisioner/types"
@@ -333,30 +334,9 @@ func TestParkedReplaysBatched(t *testing.T) {
 				c.Park.ReplayRelays = tc.relays
 				c.Park.ReplayLocally = tc.local
 			})
-			// The watcher is connected to n alone: what it gets, n sent.
-			// The second one only makes n's subscribed peers two.
-			watcher, second := newRawPeer(t), newRawPeer(t)
-			sub, err := watcher.topics[KindBitfield].Subscribe()
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer sub.Cancel()
-			sub2, err := second.topics[KindBitfield].Subscribe()
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer sub2.Cancel()
-			watcher.link(t, n)
-			second.link(t, n)
+			sub := watchReplays(t, n, KindBitfield)
 			raw := newRawPeer(t)
 			raw.link(t, n)
-			waitUntil(t, netWait, "the watchers among n's bitfield peers", func() bool {
-				p := n.topics[KindBitfield].ListPeers()
-				return contains(p, watcher.h.ID()) && contains(p, second.h.ID())
-			})
-			if p := n.topics[KindBitfield].ListPeers(); len(p) != 2 {
-				t.Fatalf("n's bitfield peers %v, want the two watchers", p)
-			}
 			want := 0
 			for v := range len(f.ids) {
 				m := f.bitfield(leaf, types.ValidatorIndex(v), "10100")
@@ -463,6 +443,35 @@ func TestParkedForgeryCountsAgainstSender(t *testing.T) {
 	}
 }
 
+// watchReplays links two peers subscribed to k's topic to n, and to n
+// alone, and waits until they are n's subscribed peers on it, so that
+// relaysReplay's peer count is two. It returns the first one's
+// subscription: what it gets, n sent.
+func watchReplays(t *testing.T, n *Node, k Kind) *pubsub.Subscription {
+	t.Helper()
+	watcher, second := newRawPeer(t), newRawPeer(t)
+	var sub *pubsub.Subscription
+	for i, w := range []*rawPeer{watcher, second} {
+		s, err := w.topics[k].Subscribe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(s.Cancel)
+		if i == 0 {
+			sub = s
+		}
+		w.link(t, n)
+	}
+	waitUntil(t, netWait, "the watchers among n's "+k.String()+" peers", func() bool {
+		p := n.topics[k].ListPeers()
+		return contains(p, watcher.h.ID()) && contains(p, second.h.ID())
+	})
+	if p := n.topics[k].ListPeers(); len(p) != 2 {
+		t.Fatalf("n's %s peers %v, want the two watchers", k, p)
+	}
+	return sub
+}
+
 // TestRelaysReplay: the share of replays a node relays is relays/peers,
 // different nodes draw independently, and the edge cases are exact.
 func TestRelaysReplay(t *testing.T) {
@@ -542,25 +551,9 @@ func TestParkedBackedAlwaysRelayed(t *testing.T) {
 		c.Park.Window = time.Minute
 		c.Park.ReplayRelays = 1 // a bitfield: one chance in two here
 	})
-	watcher, second := newRawPeer(t), newRawPeer(t)
-	sub, err := watcher.topics[KindBackedCandidate].Subscribe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sub.Cancel()
-	sub2, err := second.topics[KindBackedCandidate].Subscribe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sub2.Cancel()
-	watcher.link(t, n)
-	second.link(t, n)
+	sub := watchReplays(t, n, KindBackedCandidate)
 	raw := newRawPeer(t)
 	raw.link(t, n)
-	waitUntil(t, netWait, "the watchers among n's backed-candidate peers", func() bool {
-		p := n.topics[KindBackedCandidate].ListPeers()
-		return contains(p, watcher.h.ID()) && contains(p, second.h.ID())
-	})
 	asBitfields := 0
 	for core := range types.CoreIndex(f.cores) {
 		data := types.Encode(ptr(f.backed(leaf, core, 2)))
