@@ -315,16 +315,14 @@ func (n *Node) processParked() {
 		n.m.parked.WithLabelValues("expired").Inc()
 		n.junk(m.from, junkExpired, "park_expired")
 	}
-	// Whether to relay a replay depends on how many peers might have
-	// parked it too: the admitted ones on its topic (strangers, who may
-	// join any topic, count for nothing: a sybil swarm would otherwise
+	// Whether to relay a bitfield's replay depends on how many peers might
+	// have parked it too: the admitted ones on the topic (strangers, who
+	// may join any topic, count for nothing: a sybil swarm would otherwise
 	// thin out the relaying; in the attack suite's sybil-join runs it took
-	// the share of replays relayed from 3 in 10 to 1 in 8). Asked once per
-	// kind: the list comes through gossipsub's event loop.
-	var peers [numKinds]int
-	for i := range peers {
-		peers[i] = -1
-	}
+	// the share of replays relayed from 3 in 10 to 1 in 8). Asked once,
+	// and only when a bitfield is replayed: the list comes through
+	// gossipsub's event loop.
+	bitfieldPeers := -1
 	relay := func(m parkedMsg) bool {
 		switch {
 		case n.cfg.Park.ReplayLocally:
@@ -332,10 +330,10 @@ func (n *Node) processParked() {
 		case m.kind != KindBitfield:
 			return true // see ParkConfig.ReplayRelays
 		}
-		if peers[m.kind] < 0 {
-			peers[m.kind] = n.countAdmitted(n.topics[m.kind].ListPeers())
+		if bitfieldPeers < 0 {
+			bitfieldPeers = n.countAdmitted(n.topics[KindBitfield].ListPeers())
 		}
-		return relaysReplay(n.host.ID(), m.data, n.cfg.Park.ReplayRelays, peers[m.kind])
+		return relaysReplay(n.host.ID(), m.data, n.cfg.Park.ReplayRelays, bitfieldPeers)
 	}
 	// Concurrently, so that the signatures of a leaf's parked burst meet
 	// in the batcher (one at a time, each would be verified alone).
