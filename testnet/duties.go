@@ -100,12 +100,12 @@ func loadHostedKeys(g *Genesis, cfg *NodeConfig) (hostedKeys, error) {
 func (n *Node) Validators() []int { return n.hosted.indices() }
 
 // dutyQueue hands the import loop's validator work to the node's duty
-// worker (dutyLoop). At 1,000 validators on 20 nodes a node signs about
-// 50 bitfields a block, plus backing votes: done inline, that would hold
-// the next import, and the leaf activation the provisioner's timers start
-// from, behind it. Only the newest leaf's duties are kept: once the
-// worker is behind, a bitfield for a leaf that already has a child is
-// too late for any block. Approvals (rare: only blocks backing an invalid
+// worker (dutyLoop). At 1,000 validators on 20 nodes a node builds the
+// candidates of half the cores every block and signs backing votes for
+// some: done inline, that would hold the next import, and the leaf activation the provisioner's timers
+// start from, behind it. Only the newest leaf's duties are kept: once the
+// worker is behind, votes for a leaf that already has a child are late.
+// (Bitfields have their own queue and goroutine, bitfieldQueue.) Approvals (rare: only blocks backing an invalid
 // candidate) are all kept, in order, up to a bound.
 type dutyQueue struct {
 	mu        sync.Mutex
@@ -190,31 +190,18 @@ func hasInvalid(b *Block) bool {
 	})
 }
 
-// duties: sign and gossip every hosted validator's availability bitfield
-// for the new leaf, one gossip message each (as Polkadot's validators
-// each gossip their own), and back the candidates of the cores whose
-// groups hold hosted validators, one message per core with the votes of
-// every hosted member (the backing pool merges them with the other
-// nodes').
+// duties: follow the leaf's session and back the candidates of the cores
+// whose groups hold hosted validators, one message per core with the
+// votes of every hosted member (the backing pool merges them with the
+// other nodes'). The bitfields come later (bitfieldQueue), as Polkadot's
+// do: backing does not wait for them, and their burst of a message per
+// validator does not meet the block import's and the backing votes'.
 func (n *Node) duties(ctx context.Context, leaf types.Hash) {
 	h, st, err := n.chain.HeaderAndState(leaf)
 	if err != nil {
 		return
 	}
-	session := n.g.rt.SessionIndexForChild(st)
-	n.followSession(session)
-	ctxSig := types.SigningContext{SessionIndex: session, ParentHash: leaf}
-	// Every hosted validator holds the same chunks: one payload, signed
-	// by each.
-	isLeaf := func() bool { return n.isLeaf(leaf) }
-	if !publishBitfields(ctx, n.hosted.keys, AvailabilityBitfield(n.g, st), ctxSig, isLeaf, n.net.PublishBitfield) {
-		return
-	}
-	// An adversary still does its honest duties first: its junk (which
-	// dials peers) must not delay its own backing votes.
-	if n.cfg.Adversary {
-		defer n.misbehave(ctx, leaf, st)
-	}
+	n.followSession(n.g.rt.SessionIndexForChild(st))
 	// Only the candidates of groups with a hosted member are built.
 	collation := newCollation(n.g, &h, st)
 	hosted := func(group []types.ValidatorIndex) bool {

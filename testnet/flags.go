@@ -27,7 +27,9 @@ func usagef(format string, a ...any) error { return &usageError{msg: fmt.Sprintf
 // builder's request until PRE_PROPOSE, 40% of the slot, and the builder
 // gives up at 60%: at 500 ms that is 200 ms for every validator's bitfield
 // and backing vote to cross the gossip mesh, about twice the loopback
-// gossip p99 of a 10-node run (about 80 ms) plus block import. Below it a
+// gossip p99 of a 10-node run (about 80 ms) plus block import. Bitfields,
+// signed a quarter of the slot after import (DefaultBitfieldDelay), have
+// what is left of the slot. Below it a
 // healthy network produces empty-fallback blocks and missed bitfields, so
 // the checks would fail for lack of time rather than for a fault.
 const MinSlot = 500 * time.Millisecond
@@ -124,6 +126,9 @@ func (cfg *Config) Validate() error {
 		return usagef("--blocks must be 0 (run until Ctrl-C) or more")
 	case cfg.Slot < MinSlot:
 		return usagef("--slot %v is too short: the minimum is %v", cfg.Slot, MinSlot)
+	case cfg.BitfieldDelay >= cfg.Slot:
+		// Signed that late, no bitfield could make the next block.
+		return usagef("--bitfield-delay %v must be shorter than the slot (%v)", cfg.BitfieldDelay, cfg.Slot)
 	case cfg.Adversaries < 0:
 		return usagef("--adversaries must not be negative")
 	case cfg.Adversaries >= cfg.Nodes:

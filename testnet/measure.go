@@ -21,15 +21,16 @@ import (
 // clock (every node of a testnet runs on it), so times taken in different
 // nodes compare directly.
 const (
-	// LatencyBitfield: from the observer's import of a relay parent to the
-	// arrival there of each validator's bitfield for it. Validators sign
-	// on import, so this is signing to arrival give or take the import
-	// times' spread.
+	// LatencyBitfield: from the observer's import of a relay parent plus
+	// the bitfield delay (when validators sign: each signs that long
+	// after its own import) to the arrival there of each validator's
+	// bitfield for it: signing to arrival, give or take the spread of the
+	// import times.
 	LatencyBitfield = "bitfield"
-	// LatencyBitfieldToAuthor: from the signer's own import of the relay
-	// parent (it signs right after) to the bitfield's arrival at the
-	// author of the block built on that relay parent. Only in-process
-	// runs have it: node processes keep no such notes.
+	// LatencyBitfieldToAuthor: from the signer's signing of its bitfields
+	// for the relay parent to the bitfield's arrival at the author of the
+	// block built on that relay parent. Only in-process runs have it:
+	// node processes keep no such notes.
 	LatencyBitfieldToAuthor = "bitfield_to_author"
 	// LatencyCandidate: from the observer's import of the relay parent to
 	// a backed candidate's arrival at the observer (backers sign on
@@ -46,8 +47,8 @@ const (
 
 // latencyFrom says, in the report, what each kind measures.
 var latencyFrom = map[string]string{
-	LatencyBitfield:         "observer's import of the relay parent -> bitfield's arrival at the observer",
-	LatencyBitfieldToAuthor: "signer's import of the relay parent (it signs then) -> bitfield's arrival at the block's author",
+	LatencyBitfield:         "observer's import of the relay parent + the bitfield delay (when validators sign) -> bitfield's arrival at the observer",
+	LatencyBitfieldToAuthor: "signer's signing of its bitfields -> bitfield's arrival at the block's author",
 	LatencyCandidate:        "observer's import of the relay parent -> backed candidate's arrival at the observer",
 	LatencyDispute:          "observer's import of its best block -> dispute's arrival at the observer",
 	LatencyAnnouncement:     "slot start + author's inherent fetch -> block imported at the observer",
@@ -111,6 +112,13 @@ type measurements struct {
 	// authors: leaf -> author of the block built on it (the last one
 	// heard, when there are several).
 	authors map[types.Hash]types.ValidatorIndex
+	// bitfieldDelay: how long after its import of a leaf a validator
+	// signs its bitfield for it (the recording node's, which every node
+	// of a testnet shares).
+	bitfieldDelay time.Duration
+	// bitfieldsSigned: leaf -> when the recording node signed its hosted
+	// validators' bitfields for it.
+	bitfieldsSigned map[types.Hash]time.Time
 }
 
 func (m *measurements) histogram() *prometheus.HistogramVec {
@@ -203,11 +211,34 @@ func (r *Recorder) LatencyCollector() prometheus.Collector {
 	return r.meas.histogram()
 }
 
-// leafSeenAt is when the recording node imported leaf.
-func (r *Recorder) leafSeenAt(leaf types.Hash) (time.Time, bool) {
+// SetBitfieldDelay says how long after importing a leaf the network's
+// validators sign their bitfields for it: the observer's bitfield latency
+// starts that long after its own import.
+func (r *Recorder) SetBitfieldDelay(d time.Duration) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	t, ok := r.leafSeen[leaf]
+	r.meas.bitfieldDelay = d
+}
+
+// BitfieldsSigned notes when the recording node signed its validators'
+// bitfields for leaf (the first time, should it sign again).
+func (r *Recorder) BitfieldsSigned(leaf types.Hash, at time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.meas.bitfieldsSigned == nil {
+		r.meas.bitfieldsSigned = map[types.Hash]time.Time{}
+	}
+	if _, ok := r.meas.bitfieldsSigned[leaf]; !ok {
+		r.meas.bitfieldsSigned[leaf] = at
+	}
+}
+
+// bitfieldsSignedAt is when the recording node signed its bitfields for
+// leaf.
+func (r *Recorder) bitfieldsSignedAt(leaf types.Hash) (time.Time, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	t, ok := r.meas.bitfieldsSigned[leaf]
 	return t, ok
 }
 
@@ -235,7 +266,7 @@ func (r *Recorder) authorsByLeaf() map[types.Hash]types.ValidatorIndex {
 
 // BitfieldToAuthor measures, for every block the observer saw, how long
 // each other validator's bitfield for the block's relay parent took from
-// its signer (the signer's import of the relay parent) to the block's
+// its signer (when the signer signed its bitfields) to the block's
 // author. nodes are the validators' own Recorders by index; a pair whose
 // signer or author has none (a node process, a killed node) is skipped.
 func BitfieldToAuthor(obs *Recorder, nodes map[int]*Recorder) []float64 {
@@ -266,7 +297,7 @@ func BitfieldToAuthor(obs *Recorder, nodes map[int]*Recorder) []float64 {
 			if signer == nil {
 				continue
 			}
-			signed, ok := signer.leafSeenAt(leaf)
+			signed, ok := signer.bitfieldsSignedAt(leaf)
 			if !ok {
 				continue
 			}

@@ -202,12 +202,16 @@ func TestBitfieldToAuthor(t *testing.T) {
 	f := newRecorderFixture(t)
 	obs := NewRecorder(f.g, nil)
 	nodes := map[int]*Recorder{0: NewRecorder(f.g, nil), 1: NewRecorder(f.g, nil), 2: NewRecorder(f.g, nil)}
-	// Each validator imports block 1 (and signs its bitfield) at its own time.
-	imported := map[int]time.Time{0: f.t0.Add(ms(1500)), 1: f.t0.Add(ms(1400)), 2: f.t0.Add(ms(1520))}
+	// Each validator imports block 1 at its own time and signs its
+	// bitfield a bitfield delay later; the import is not what counts.
+	imported := map[int]time.Time{0: f.t0.Add(ms(1250)), 1: f.t0.Add(ms(1150)), 2: f.t0.Add(ms(1270))}
+	signed := map[int]time.Time{0: f.t0.Add(ms(1500)), 1: f.t0.Add(ms(1400)), 2: f.t0.Add(ms(1520))}
 	for i, r := range nodes {
 		r.Block(f.b1, f.i1, imported[i])
+		r.BitfieldsSigned(f.i1.Hash, signed[i])
+		r.BitfieldsSigned(f.i1.Hash, signed[i].Add(ms(300))) // signed again: the first counts
 	}
-	obs.Block(f.b1, f.i1, f.t0.Add(ms(1510)))
+	obs.Block(f.b1, f.i1, f.t0.Add(ms(1260)))
 	// Node 2 authors block 2 on block 1: its arrivals are what counts.
 	nodes[2].Bitfield(f.i1.Hash, 0, f.t0.Add(ms(1512))) // 12 ms after node 0 signed
 	nodes[2].Bitfield(f.i1.Hash, 1, f.t0.Add(ms(1437))) // 37 ms after node 1 signed
@@ -224,6 +228,29 @@ func TestBitfieldToAuthor(t *testing.T) {
 	}
 }
 
+// The observer's bitfield latency starts a bitfield delay after its own
+// import, when validators sign; a bitfield that comes sooner (its signer
+// imported first) counts as no latency, not a negative one.
+func TestRecorderBitfieldDelay(t *testing.T) {
+	f := newRecorderFixture(t)
+	rec := NewRecorder(f.g, nil)
+	rec.SetBitfieldDelay(ms(250))
+	seen := f.t0.Add(ms(1450))
+	rec.Block(f.b1, f.i1, seen)
+	rec.Bitfield(f.i1.Hash, 0, seen.Add(ms(260)))
+	rec.Bitfield(f.i1.Hash, 1, seen.Add(ms(100)))
+	rec.Bitfield(f.i1.Hash, 2, seen.Add(ms(330)))
+	got := rec.latencyStats()[LatencyBitfield]
+	want := NewLatencyStats("observer", latencyFrom[LatencyBitfield], []float64{10, 0, 80})
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("bitfield latency:\n got %+v\nwant %+v", got, want)
+	}
+	rep := rec.Report(3)
+	if rep.BitfieldDelayMillis != 250 || rep.GossipMillis != (Percentiles{P50: 10, P99: 10}) {
+		t.Fatalf("report: bitfield_delay_ms %v, gossip_ms %+v", rep.BitfieldDelayMillis, rep.GossipMillis)
+	}
+}
+
 func TestMeasurerFinishInProcess(t *testing.T) {
 	f := newRecorderFixture(t)
 	obs := NewRecorder(f.g, nil)
@@ -234,6 +261,14 @@ func TestMeasurerFinishInProcess(t *testing.T) {
 	bc.LogSentMessage(2200)
 	h := &nodeHandle{index: 0, reg: reg, rec: NewRecorder(f.g, nil)}
 	m := measurer{taken: true, baseBlock: 1, base: map[int]resourceSample{0: {in: ptr(100), out: ptr(200)}}}
+	// Run alone, the test process may not have used a clock tick of CPU
+	// yet, and the kernel counts in ticks: sample (which costs CPU) until
+	// it has.
+	for {
+		if s, err := selfSample(); err != nil || (s.cpu != nil && *s.cpu > 0) {
+			break
+		}
+	}
 	rep := &Report{}
 	m.finish(rep, obs, []*nodeHandle{h, nil}, 11)
 	raw, err := json.Marshal(rep.NodesResources)

@@ -54,6 +54,11 @@ type NodeConfig struct {
 	// FetchDeadline is the block builder's deadline for the inherent
 	// (default: Polkadot's 2.5 s, capped at 60% of the slot).
 	FetchDeadline time.Duration
+	// BitfieldDelay is how long after importing a leaf the hosted
+	// validators sign their bitfields for it: 0 picks
+	// DefaultBitfieldDelay (Polkadot's 1.5 s, at most a quarter of the
+	// slot); a negative value signs on import.
+	BitfieldDelay time.Duration
 	// Adversary makes the node misbehave (see adversary.go) besides doing
 	// its honest duties.
 	Adversary bool
@@ -84,10 +89,13 @@ type Node struct {
 	kp     *types.Keypair
 	hosted hostedKeys
 	duty   *dutyQueue
-	chain  *Chain
-	net    *p2p.Node
-	prov   *provService
-	view   *netView
+	bits   *bitfieldQueue
+	// bitfieldDelay is NodeConfig.BitfieldDelay resolved.
+	bitfieldDelay time.Duration
+	chain         *Chain
+	net           *p2p.Node
+	prov          *provService
+	view          *netView
 
 	builder host.Host
 	client  *inherentclient.Client
@@ -121,7 +129,11 @@ func StartNode(ctx context.Context, cfg NodeConfig) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	n := &Node{cfg: cfg, g: g, keys: keys, chain: NewChain(g, keys), imports: make(chan *p2p.BlockAnnouncement, 256), duty: newDutyQueue()}
+	n := &Node{cfg: cfg, g: g, keys: keys, chain: NewChain(g, keys), imports: make(chan *p2p.BlockAnnouncement, 256), duty: newDutyQueue(),
+		bits: newBitfieldQueue(), bitfieldDelay: resolveBitfieldDelay(cfg.BitfieldDelay, time.Duration(g.SlotMillis)*time.Millisecond)}
+	if cfg.Recorder != nil {
+		cfg.Recorder.SetBitfieldDelay(n.bitfieldDelay)
+	}
 	if n.hosted, err = loadHostedKeys(g, &n.cfg); err != nil {
 		return nil, err
 	}
@@ -261,6 +273,9 @@ func (n *Node) Run(ctx context.Context) error {
 	defer dutyDone.Wait()
 	if n.kp != nil {
 		dutyDone.Go(func() { n.dutyLoop(ctx) })
+		dutyDone.Go(func() {
+			n.bits.run(ctx, time.Now, time.After, n.signBitfields)
+		})
 		// The block builder holds its connection to the node from the
 		// start, as a Substrate author does with its own node: dialling
 		// only when its slot comes would meet whatever is flooding the
@@ -302,7 +317,7 @@ func (n *Node) Run(ctx context.Context) error {
 				n.mu.Lock()
 				leaf := n.leaf
 				n.mu.Unlock()
-				n.duty.pushLeaf(leaf)
+				n.pushLeaf(leaf)
 			}
 			if n.kp != nil && next > 0 && n.hosted.get(n.g.SlotAuthor(next)) != nil {
 				if next < syncUntil && !n.imported.Load() {
@@ -410,8 +425,15 @@ func (n *Node) importAnnouncement(ctx context.Context, a *p2p.BlockAnnouncement)
 	}
 	n.activate(imp.Hash, imp.Header, imp.OldBest)
 	if n.kp != nil {
-		n.duty.pushLeaf(imp.Hash)
+		n.pushLeaf(imp.Hash)
 	}
+}
+
+// pushLeaf hands a new leaf to the duty worker, and its bitfields to the
+// bitfield queue, due bitfieldDelay from now.
+func (n *Node) pushLeaf(leaf types.Hash) {
+	n.duty.pushLeaf(leaf)
+	n.bits.push(leaf, time.Now().Add(n.bitfieldDelay))
 }
 
 // author builds the block of slot on the best block: fetch the inherent

@@ -66,18 +66,21 @@ type Report struct {
 	Interrupted bool `json:"interrupted,omitempty"`
 	// BaseDir is set when the base dir was kept (a check failed, the run
 	// was interrupted, or it was given with --base-dir).
-	BaseDir          string             `json:"base_dir,omitempty"`
-	Nodes            int                `json:"nodes"`
-	Validators       int                `json:"validators"`
-	Paras            int                `json:"paras"`
-	Cores            int                `json:"cores"`
-	SlotMillis       int64              `json:"slot_ms"`
-	Blocks           []BlockReport      `json:"blocks"`
-	ParasIncluded    map[string]int     `json:"paras_included"`
-	Bitfields        BitfieldStats      `json:"bitfields"`
-	GossipMillis     Percentiles        `json:"gossip_ms"`
-	RejectedMessages map[string]float64 `json:"rejected_messages"`
-	IgnoredMessages  map[string]float64 `json:"ignored_messages"`
+	BaseDir    string `json:"base_dir,omitempty"`
+	Nodes      int    `json:"nodes"`
+	Validators int    `json:"validators"`
+	Paras      int    `json:"paras"`
+	Cores      int    `json:"cores"`
+	SlotMillis int64  `json:"slot_ms"`
+	// BitfieldDelayMillis: how long after importing a leaf validators
+	// signed their bitfields for it (gossip_ms starts then).
+	BitfieldDelayMillis float64            `json:"bitfield_delay_ms"`
+	Blocks              []BlockReport      `json:"blocks"`
+	ParasIncluded       map[string]int     `json:"paras_included"`
+	Bitfields           BitfieldStats      `json:"bitfields"`
+	GossipMillis        Percentiles        `json:"gossip_ms"`
+	RejectedMessages    map[string]float64 `json:"rejected_messages"`
+	IgnoredMessages     map[string]float64 `json:"ignored_messages"`
 	// DroppedMessages: what the nodes lost without judging it (a full
 	// queue, an inbound gossip stream reset for a frame, a parked message
 	// that found no room or whose leaf never came; GossipCounters), by
@@ -284,7 +287,10 @@ func (r *Recorder) Bitfield(leaf types.Hash, v types.ValidatorIndex, at time.Tim
 	}
 	m[v] = true
 	if seen, ok := r.leafSeen[leaf]; ok {
-		r.gossip = append(r.gossip, float64(at.Sub(seen).Microseconds())/1000)
+		// A validator that imported the leaf before the observer signs
+		// before the observer's import + delay: its bitfield may come
+		// sooner than that, which is no latency at all.
+		r.gossip = append(r.gossip, max(0, float64(at.Sub(seen.Add(r.meas.bitfieldDelay)).Microseconds())/1000))
 		r.meas.observe(LatencyBitfield, r.gossip[len(r.gossip)-1])
 	}
 }
@@ -306,8 +312,9 @@ func (r *Recorder) Report(nodes int) *Report {
 	rep := &Report{
 		Nodes: nodes, Validators: len(r.g.Validators), Paras: len(r.g.Paras), Cores: r.g.Cores,
 		SlotMillis: r.g.SlotMillis, Blocks: append([]BlockReport(nil), r.blocks...),
-		ParasIncluded:    map[string]int{},
-		RejectedMessages: map[string]float64{}, IgnoredMessages: map[string]float64{},
+		BitfieldDelayMillis: float64(r.meas.bitfieldDelay.Microseconds()) / 1000,
+		ParasIncluded:       map[string]int{},
+		RejectedMessages:    map[string]float64{}, IgnoredMessages: map[string]float64{},
 		DroppedMessages: map[string]float64{}, DroppedByNode: map[int]map[string]float64{},
 		DiscardedData: map[string]float64{}, DiscardedByNode: map[int]map[string]float64{},
 		GossipMillis: Percentiles{P50: percentile(r.gossip, 0.50), P99: percentile(r.gossip, 0.99)},

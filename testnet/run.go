@@ -85,6 +85,10 @@ type Config struct {
 	// The runtime's parameters: Lookahead (0: 3), GroupRotation in blocks
 	// (0: 5), SessionLength in blocks (0: 10; -1: one session for ever).
 	Lookahead, GroupRotation, SessionLength int
+	// BitfieldDelay: how long after importing a leaf validators sign
+	// their bitfields for it (0: DefaultBitfieldDelay; negative: on
+	// import).
+	BitfieldDelay time.Duration
 	// InvalidCandidates: a para's candidate built for a block is invalid
 	// and backed anyway (--invalid-candidate); Equivocations: a validator
 	// votes both ways in its disputes (--equivocate).
@@ -235,6 +239,7 @@ func Run(ctx context.Context, cfg Config) (_ *Report, err error) {
 	obs, err := StartNode(netCtx, NodeConfig{
 		Genesis: g, Validator: -1, BasePath: filepath.Join(cfg.BaseDir, "observer"),
 		ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}, Recorder: rec, NewHost: w.hostsFor("observer"),
+		BitfieldDelay: cfg.BitfieldDelay,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("observer: %w", err)
@@ -256,7 +261,7 @@ func Run(ctx context.Context, cfg Config) (_ *Report, err error) {
 		// The observer holds no validator key: the nodes admit it to
 		// gossip by name.
 		if cfg.InProcess {
-			return startInProcess(netCtx, g, i, HostedValidators(cfg.validatorCount(), cfg.Nodes, i), base, boot, adversary(i), obs.Net().ID(), w.hostsFor(fmt.Sprintf("node-%d", i)))
+			return startInProcess(netCtx, cfg, g, i, base, boot, adversary(i), obs.Net().ID(), w.hostsFor(fmt.Sprintf("node-%d", i)))
 		}
 		return startProcess(cfg, specPath, i, base, boot, adversary(i), &nodePorts[i], picker, why, obs.Net().ID())
 	}
@@ -465,7 +470,7 @@ func waitingLine(firstSlot, now time.Time) string {
 	return fmt.Sprintf("waiting for block 1: slot 1 started %.1f s ago", -d.Seconds())
 }
 
-func startInProcess(ctx context.Context, g *Genesis, i int, hosted []int, base string, boot []string, adversary bool, observer peer.ID,
+func startInProcess(ctx context.Context, cfg Config, g *Genesis, i int, base string, boot []string, adversary bool, observer peer.ID,
 	newHost func(role string, key crypto.PrivKey) (host.Host, error)) (*nodeHandle, error) {
 	reg := prometheus.NewRegistry()
 	rec := NewRecorder(g, nil)
@@ -473,9 +478,10 @@ func startInProcess(ctx context.Context, g *Genesis, i int, hosted []int, base s
 	reg.MustRegister(bw)
 	ctx, cancel := context.WithCancel(ctx)
 	n, err := StartNode(ctx, NodeConfig{
-		Genesis: g, Validator: i, Validators: hosted, BasePath: base, ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"},
-		Bootnodes: boot, Registerer: reg, Adversary: adversary, TrustedPeers: []peer.ID{observer},
-		Recorder: rec, NewHost: newHost, BandwidthReporter: bw,
+		Genesis: g, Validator: i, Validators: HostedValidators(cfg.validatorCount(), cfg.Nodes, i), BasePath: base,
+		ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}, Bootnodes: boot, Registerer: reg, Adversary: adversary,
+		TrustedPeers: []peer.ID{observer}, Recorder: rec, NewHost: newHost, BandwidthReporter: bw,
+		BitfieldDelay: cfg.BitfieldDelay,
 	})
 	if err != nil {
 		cancel()
@@ -521,6 +527,11 @@ func startProcess(cfg Config, spec string, i int, base string, boot []string, ad
 		"--log-level", cfg.LogLevel, "--trusted-peer", observer.String())
 	if adversary {
 		args = append(args, "--adversary")
+	}
+	if cfg.BitfieldDelay != 0 {
+		// The node's default is the testnet's: only a chosen delay is
+		// passed ("0s" signs on import).
+		args = append(args, "--bitfield-delay", max(cfg.BitfieldDelay, 0).String())
 	}
 	logPath := filepath.Join(base, "node.log")
 	logf, err := os.OpenFile(logPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)

@@ -59,6 +59,9 @@ Flags (Polkadot's names are accepted where they exist):
   --prometheus-external   with --prometheus-port: listen on 0.0.0.0 (default port 9615)
   --pprof                 also serve /debug/pprof/ on the metrics address
   --pre-propose DUR       hold inherent requests this long after a leaf (default 40% of the slot)
+  --bitfield-delay DUR    sign the hosted validators' availability bitfields this
+                          long after importing a leaf (default Polkadot's 1.5 s,
+                          at most a quarter of the slot; 0 signs on import)
   --log-level LEVEL       debug, info, warn or error for every subsystem (default info)
   -l, --log DIRECTIVES    per-subsystem levels, e.g. provisioner=debug,p2p=info;
                           a bare level sets every subsystem (repeatable; applied
@@ -107,6 +110,7 @@ type nodeFlags struct {
 	validators                []int // --validators; nil with --validator
 	validatorsFlag            string
 	prePropose                time.Duration
+	bitfieldDelay             time.Duration // NodeConfig's: 0 default, negative on import
 	logLevel                  string
 	logDirectives             []logDirective
 	listenSet, portSet        bool
@@ -147,6 +151,20 @@ func parseNodeFlags(args []string) (*nodeFlags, error) {
 	fs.BoolVar(&f.promExternal, "prometheus-external", false, "")
 	fs.BoolVar(&f.pprof, "pprof", false, "")
 	fs.DurationVar(&f.prePropose, "pre-propose", 0, "")
+	fs.Func("bitfield-delay", "", func(s string) error {
+		d, err := time.ParseDuration(s)
+		switch {
+		case err != nil:
+			return err
+		case d < 0:
+			return fmt.Errorf("negative delay %s", d)
+		case d == 0:
+			f.bitfieldDelay = -1
+		default:
+			f.bitfieldDelay = d
+		}
+		return nil
+	})
 	fs.StringVar(&f.logLevel, "log-level", "info", "")
 	logFlag := func(s string) error {
 		d, err := parseLogDirectives(s)
@@ -320,7 +338,7 @@ func runNode(e *env, args []string) error {
 		Genesis: g, Validator: f.validator, Validators: f.validators, KeyURI: f.key, BasePath: f.base, NodeKey: key,
 		ListenAddrs: f.listen, Bootnodes: f.bootnodes, Registerer: m.reg,
 		BandwidthReporter: bytesCounter(m.reg),
-		LibP2PMetrics:     m.reg, PrePropose: f.prePropose, Adversary: f.adversary,
+		LibP2PMetrics:     m.reg, PrePropose: f.prePropose, BitfieldDelay: f.bitfieldDelay, Adversary: f.adversary,
 		BuilderPeers: f.builderPeers, TrustedPeers: f.trusted,
 	})
 	if err != nil {

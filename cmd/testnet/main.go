@@ -76,6 +76,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	cores := fs.Int("cores", 0, "availability cores (default: one per para; more gives paras elastic scaling)")
 	blocks := fs.Int("blocks", 20, "relay-chain blocks to produce (0: until Ctrl-C)")
 	slot := fs.Duration("slot", time.Second, fmt.Sprintf("slot length (at least %v)", testnet.MinSlot))
+	bitfieldDelay := fs.String("bitfield-delay", "", fmt.Sprintf("validators sign their availability bitfields this long after importing a leaf, as Polkadot's do 1.5 s after (default: %v, at most a quarter of the slot; 0: on import)", testnet.PolkadotBitfieldDelay))
 	report := fs.String("report", "", "write the JSON report to this file")
 	htmlPage := fs.String("html", "", "write a self-contained HTML page of the run's plots to this file")
 	seed := fs.Uint64("seed", 0, "seed of the slot lottery and adversaries (0: round-robin authors)")
@@ -142,6 +143,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		InProcess: *inProcess, Binary: *binary, BaseDir: *baseDir, Adversaries: *adversaries,
 		V1Descriptors: *v1, Out: stdout, LogLevel: *logLevel,
 		Version: buildinfo.Version(), Flags: append([]string(nil), args...),
+	}
+	if *bitfieldDelay != "" {
+		d, err := time.ParseDuration(*bitfieldDelay)
+		if err != nil || d < 0 {
+			return fail(2, "--bitfield-delay %q: want a duration such as 1.5s, or 0 to sign on import", *bitfieldDelay)
+		}
+		cfg.BitfieldDelay = d
+		if d == 0 {
+			cfg.BitfieldDelay = -1 // Config's "on import"
+		}
 	}
 	if *latency != "" {
 		if cfg.Latency, err = testnet.ParseLatency(*latency); err != nil {
