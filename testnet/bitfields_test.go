@@ -2,9 +2,12 @@ package testnet
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/polkadot-provisioner/provisioner/types"
 )
@@ -120,5 +123,28 @@ func TestBitfieldQueueSignsWhenDue(t *testing.T) {
 	case leaf := <-signs:
 		t.Fatalf("signed %x after the last push", leaf[:2])
 	default:
+	}
+}
+
+// A node process gets --bitfield-delay only when the testnet was given
+// one, the testnet's "on import" as 0s.
+func TestNodeArgsBitfieldDelay(t *testing.T) {
+	obs := peer.ID("observer")
+	for _, tc := range []struct {
+		delay time.Duration
+		want  []string
+	}{
+		{0, nil},
+		{-1, []string{"--bitfield-delay", "0s"}},
+		{700 * time.Millisecond, []string{"--bitfield-delay", "700ms"}},
+	} {
+		cfg := Config{Nodes: 4, Validators: 8, LogLevel: "info", BitfieldDelay: tc.delay}
+		got := nodeArgs(cfg, "chain.json", 1, "/b/node-1", "/ip4/127.0.0.1/tcp/7", []string{"/a", "/b"}, "127.0.0.1:9", obs, true)
+		want := append([]string{"node", "--chain", "chain.json", "--validators", "1,5", "--base-path", "/b/node-1",
+			"--listen", "/ip4/127.0.0.1/tcp/7", "--bootnodes", "/a,/b", "--metrics", "127.0.0.1:9",
+			"--log-level", "info", "--trusted-peer", obs.String(), "--adversary"}, tc.want...)
+		if !slices.Equal(got, want) {
+			t.Errorf("delay %v:\n got %q\nwant %q", tc.delay, got, want)
+		}
 	}
 }

@@ -126,6 +126,10 @@ func TestValidateRuntime(t *testing.T) {
 	}{
 		{"defaults", func(*Config) {}, ""},
 		{"one session", func(c *Config) { c.SessionLength = -1 }, ""},
+		{"bitfields on import", func(c *Config) { c.BitfieldDelay = -1 }, ""},
+		{"bitfield delay", func(c *Config) { c.BitfieldDelay = 900 * time.Millisecond }, ""},
+		{"bitfield delay of a slot", func(c *Config) { c.BitfieldDelay = time.Second },
+			"--bitfield-delay 1s must be shorter than the slot (1s)"},
 		{"lookahead too deep", func(c *Config) { c.Lookahead = 65 }, "--lookahead 65: want 1..64"},
 		{"session not above lookahead", func(c *Config) { c.SessionLength, c.Lookahead = 3, 3 },
 			"--session-length 3 must be above --lookahead 3 (or 0: one session)"},

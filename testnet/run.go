@@ -494,6 +494,28 @@ func startInProcess(ctx context.Context, cfg Config, g *Genesis, i int, base str
 	return h, nil
 }
 
+// nodeArgs is the command line of node i's `provisioner node` process.
+func nodeArgs(cfg Config, spec string, i int, base, listen string, boot []string, metrics string, observer peer.ID, adversary bool) []string {
+	args := []string{"node", "--chain", spec}
+	if cfg.validatorCount() == cfg.Nodes {
+		args = append(args, "--validator", strconv.Itoa(i))
+	} else {
+		args = append(args, "--validators", FormatValidatorSet(HostedValidators(cfg.validatorCount(), cfg.Nodes, i)))
+	}
+	args = append(args, "--base-path", base,
+		"--listen", listen, "--bootnodes", strings.Join(boot, ","), "--metrics", metrics,
+		"--log-level", cfg.LogLevel, "--trusted-peer", observer.String())
+	if adversary {
+		args = append(args, "--adversary")
+	}
+	if cfg.BitfieldDelay != 0 {
+		// The node's default is the testnet's: only a chosen delay is
+		// passed ("0s" signs on import).
+		args = append(args, "--bitfield-delay", max(cfg.BitfieldDelay, 0).String())
+	}
+	return args
+}
+
 // startProcess starts a `provisioner node` process. Its ports are picked
 // on the first start and reused on restarts; its log is appended to, so a
 // restarted node's log keeps what it said before it was killed.
@@ -516,23 +538,7 @@ func startProcess(cfg Config, spec string, i int, base string, boot []string, ad
 	}
 	listen := fmt.Sprintf("/ip4/127.0.0.1/tcp/%d", pt.p2p)
 	metrics := fmt.Sprintf("127.0.0.1:%d", pt.metrics)
-	args := []string{"node", "--chain", spec}
-	if cfg.validatorCount() == cfg.Nodes {
-		args = append(args, "--validator", strconv.Itoa(i))
-	} else {
-		args = append(args, "--validators", FormatValidatorSet(HostedValidators(cfg.validatorCount(), cfg.Nodes, i)))
-	}
-	args = append(args, "--base-path", base,
-		"--listen", listen, "--bootnodes", strings.Join(boot, ","), "--metrics", metrics,
-		"--log-level", cfg.LogLevel, "--trusted-peer", observer.String())
-	if adversary {
-		args = append(args, "--adversary")
-	}
-	if cfg.BitfieldDelay != 0 {
-		// The node's default is the testnet's: only a chosen delay is
-		// passed ("0s" signs on import).
-		args = append(args, "--bitfield-delay", max(cfg.BitfieldDelay, 0).String())
-	}
+	args := nodeArgs(cfg, spec, i, base, listen, boot, metrics, observer, adversary)
 	logPath := filepath.Join(base, "node.log")
 	logf, err := os.OpenFile(logPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
 	if err != nil {

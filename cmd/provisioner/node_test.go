@@ -51,6 +51,19 @@ func TestParseNodeFlags(t *testing.T) {
 			t.Fatalf("name %q, %v", f.name, err)
 		}
 	})
+	t.Run("bitfield delay", func(t *testing.T) {
+		// Unset: the node's default (0); 0s: on import (negative); else as given.
+		for arg, want := range map[string]time.Duration{"": 0, "0s": -1, "0": -1, "700ms": 700 * time.Millisecond} {
+			args := append([]string(nil), base...)
+			if arg != "" {
+				args = append(args, "--bitfield-delay", arg)
+			}
+			f, err := parseNodeFlags(args)
+			if err != nil || f.bitfieldDelay != want {
+				t.Fatalf("--bitfield-delay %q: %v, %v; want %v", arg, f.bitfieldDelay, err, want)
+			}
+		}
+	})
 	t.Run("log directives", func(t *testing.T) {
 		f, err := parseNodeFlags(append(append([]string(nil), base...), "-l", "provisioner=debug,p2p=info", "--log", "warn"))
 		if err != nil {
@@ -72,6 +85,8 @@ func TestNodeUsageErrors(t *testing.T) {
 		{[]string{"--port", "70000"}, `provisioner node: invalid value "70000" for flag -port: want a port number from 0 to 65535, got "70000"`},
 		{[]string{"--metrics", "127.0.0.1:1", "--prometheus-port", "2"}, "provisioner node: --metrics and --prometheus-port/--prometheus-external are exclusive"},
 		{[]string{"--pprof"}, "provisioner node: --pprof needs --metrics or --prometheus-port"},
+		{[]string{"--bitfield-delay", "-1s"}, `provisioner node: invalid value "-1s" for flag -bitfield-delay: negative delay -1s`},
+		{[]string{"--bitfield-delay", "soon"}, `provisioner node: invalid value "soon" for flag -bitfield-delay: time: invalid duration "soon"`},
 		{[]string{"--node-key", "00", "--node-key-file", "f"}, "provisioner node: --node-key and --node-key-file are exclusive"},
 		{[]string{"-l", "p2p=loud"}, `provisioner node: invalid value "p2p=loud" for flag -l: log directive "p2p=loud": unknown level "loud" (debug, info, warn, error)`},
 		{[]string{"--log", "=debug"}, `provisioner node: invalid value "=debug" for flag -log: log directive "=debug": empty target`},
