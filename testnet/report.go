@@ -402,8 +402,12 @@ func (rep *Report) WriteSummary(w io.Writer) {
 	}
 	fmt.Fprintf(w, "  paras included: %s\n", strings.Join(parts, " "))
 	rep.writeChainSummary(w)
-	fmt.Fprintf(w, "  bitfields: %d signed, %d in the next block (%.2f%%); gossip p50 %.1f ms, p99 %.1f ms\n",
-		rep.Bitfields.Signed, rep.Bitfields.InInherent, 100*rep.Bitfields.Ratio, rep.GossipMillis.P50, rep.GossipMillis.P99)
+	signed := "on import"
+	if rep.BitfieldDelayMillis > 0 {
+		signed = fmt.Sprintf("%g ms after import", rep.BitfieldDelayMillis)
+	}
+	fmt.Fprintf(w, "  bitfields: %d signed %s, %d in the next block (%.2f%%); gossip p50 %.1f ms, p99 %.1f ms\n",
+		rep.Bitfields.Signed, signed, rep.Bitfields.InInherent, 100*rep.Bitfields.Ratio, rep.GossipMillis.P50, rep.GossipMillis.P99)
 	if late := rep.Bitfields.Late; len(late) > 0 {
 		const show = 5
 		var parts []string

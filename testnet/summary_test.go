@@ -14,25 +14,26 @@ import (
 func TestWriteSummary(t *testing.T) {
 	rep := &Report{
 		Validators: 4, Paras: 3, Cores: 3, SlotMillis: 1000,
-		Blocks:           []BlockReport{{Number: 1}, {Number: 2, Fork: true}},
-		ParasIncluded:    map[string]int{"2010": 1, "2002": 7, "2000": 9},
-		Bitfields:        BitfieldStats{Signed: 8, InInherent: 8, Ratio: 1},
-		GossipMillis:     Percentiles{P50: 1.25, P99: 9.5},
-		RejectedMessages: map[string]float64{"validator_index": 2, "bad_signature": 16, "decode": 432, "oversize": 0},
-		IgnoredMessages:  map[string]float64{"duplicate": 0},
-		DroppedMessages:  map[string]float64{"outbound_rpc": 3, "frame_stalled": 1},
-		DroppedByNode:    map[int]map[string]float64{2: {"outbound_rpc": 3}, 0: {"frame_stalled": 1}},
-		Faults:           []string{"node 1 killed at block 2"},
-		Checks:           []Check{{Name: "blocks", Pass: true, Detail: "2 of 2 blocks"}, {Name: "bitfields_included", Detail: "x"}},
-		Interrupted:      true,
-		BaseDir:          "/tmp/tn",
+		Blocks:              []BlockReport{{Number: 1}, {Number: 2, Fork: true}},
+		ParasIncluded:       map[string]int{"2010": 1, "2002": 7, "2000": 9},
+		Bitfields:           BitfieldStats{Signed: 8, InInherent: 8, Ratio: 1},
+		GossipMillis:        Percentiles{P50: 1.25, P99: 9.5},
+		BitfieldDelayMillis: 250,
+		RejectedMessages:    map[string]float64{"validator_index": 2, "bad_signature": 16, "decode": 432, "oversize": 0},
+		IgnoredMessages:     map[string]float64{"duplicate": 0},
+		DroppedMessages:     map[string]float64{"outbound_rpc": 3, "frame_stalled": 1},
+		DroppedByNode:       map[int]map[string]float64{2: {"outbound_rpc": 3}, 0: {"frame_stalled": 1}},
+		Faults:              []string{"node 1 killed at block 2"},
+		Checks:              []Check{{Name: "blocks", Pass: true, Detail: "2 of 2 blocks"}, {Name: "bitfields_included", Detail: "x"}},
+		Interrupted:         true,
+		BaseDir:             "/tmp/tn",
 	}
 	var b bytes.Buffer
 	rep.WriteSummary(&b)
 	want := `
 summary (interrupted): 2 blocks, 4 validators, 3 paras on 3 cores, slot 1000 ms
   paras included: 2000:9 2002:7 2010:1
-  bitfields: 8 signed, 8 in the next block (100.00%); gossip p50 1.2 ms, p99 9.5 ms
+  bitfields: 8 signed 250 ms after import, 8 in the next block (100.00%); gossip p50 1.2 ms, p99 9.5 ms
   rejected messages: bad_signature 16, decode 432, validator_index 2 (450 in all)
   ignored messages: none
   dropped messages: frame_stalled 1, outbound_rpc 3 (4 in all); node 0: frame_stalled 1 (1 in all); node 2: outbound_rpc 3 (3 in all)
