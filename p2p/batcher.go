@@ -113,7 +113,12 @@ type sigBatcher struct {
 	wait    time.Duration      // how long a batch may collect after its first request
 	workers int
 	m       *metrics
-	now     func() time.Time // the suspects' clock (tests move it)
+	now     func() time.Time // the suspects' and the queue's clock (tests move it)
+	// stale: a request that waited in the queue longer than this is
+	// answered unchecked as timed out (0: never). It is the validators'
+	// deadline, kept here rather than as a timer per message: a check
+	// nobody waits for any more is not worth its CPU.
+	stale time.Duration
 
 	ctx    context.Context // ends the goroutines
 	cancel context.CancelFunc
@@ -257,7 +262,7 @@ func prepareItems(items []sigItem) int {
 // enqueue queues items (the validator counted in preparing) and waits
 // for their results, as verify.
 func (b *sigBatcher) enqueue(ctx context.Context, from peer.ID, items []sigItem) (valid []bool, ok bool) {
-	now := time.Now()
+	now := b.now()
 	req := reqPool.Get().(*sigRequest)
 	req.from, req.items, req.at = from, items, now
 	req.burst = now.UnixNano()-b.lastAt.Swap(now.UnixNano()) < int64(b.wait)
@@ -281,6 +286,11 @@ func (b *sigBatcher) enqueue(ctx context.Context, from peer.ID, items []sigItem)
 		// never looks at it again).
 		*req = sigRequest{res: req.res}
 		reqPool.Put(req)
+		if valid == nil {
+			// Queued past b.stale: answered unchecked.
+			b.m.sigTimeouts.Inc()
+			return nil, false
+		}
 		return valid, true
 	case <-ctx.Done():
 		b.m.sigTimeouts.Inc()
@@ -564,17 +574,29 @@ func splitPoint(batch []*sigRequest, n, parts int) (k, kn int) {
 }
 
 // run prepares and verifies a batch of signatures and answers every
-// request. An item that cannot be valid (R not a canonical encoding) and
+// request; one queued longer than b.stale is answered nil, unchecked. An
+// item that cannot be valid (R not a canonical encoding) and
 // the request's items after it are false without arithmetic, as
 // verifyInline would have them.
 func (b *sigBatcher) run(bv *types.BatchVerifier, batch []*sigRequest) {
-	now := time.Now()
-	n := 0
+	now := b.now()
+	n, kept := 0, 0
 	for _, r := range batch {
-		b.m.queueWait.Observe(now.Sub(r.at).Seconds())
+		waited := now.Sub(r.at)
+		b.m.queueWait.Observe(waited.Seconds())
+		if b.stale > 0 && waited > b.stale {
+			r.res <- nil // timed out; r is its validator's again
+			continue
+		}
+		batch[kept] = r
+		kept++
 		r.prepared = prepareItems(r.items)
 		n += r.prepared
 	}
+	if kept == 0 {
+		return
+	}
+	batch = batch[:kept]
 	b.m.batchSize.Observe(float64(n))
 	var valid []bool
 	switch n {

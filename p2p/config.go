@@ -385,8 +385,11 @@ type Config struct {
 	// ValidatorSetSize sizes the resource manager's limits (default 1000,
 	// Polkadot's order of magnitude).
 	ValidatorSetSize int
-	// ValidateTimeout is the backstop of every topic validator (default
-	// 2 s); validation answers from memory, so hitting it is a bug.
+	// ValidateTimeout is how long a signature check may wait in the
+	// batcher's queue: one that waited longer is dropped unchecked and
+	// its message ignored (verify_timeout). It also bounds a parked
+	// message's replay (default 2 s). Validation otherwise answers from
+	// memory, with no timer per message.
 	ValidateTimeout time.Duration
 
 	Limits    Limits // zero value: DefaultLimits

@@ -39,7 +39,7 @@ type metrics struct {
 	batchSize   prometheus.Histogram // signatures per batch a worker verified
 	batchFailed prometheus.Counter   // batches whose equation failed
 	queueWait   prometheus.Histogram // enqueue to pick-up by a worker
-	sigTimeouts prometheus.Counter   // validators that stopped waiting
+	sigTimeouts prometheus.Counter   // checks dropped as stale, or validators that stopped waiting
 	sigInline   [numInlineCauses]prometheus.Counter
 
 	// Pre-resolved children for the hot path.
@@ -129,7 +129,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	})
 	sigTimeouts := prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "provisioner_p2p_sig_verify_timeouts_total",
-		Help: "Gossip messages ignored because their batched signature check did not answer within the validation timeout.",
+		Help: "Gossip messages ignored because their batched signature check waited in the queue past the validation timeout (dropped unchecked) or their validation ended first.",
 	})
 	sigInline := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "provisioner_p2p_sig_inline_total",

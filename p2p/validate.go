@@ -49,7 +49,7 @@ const (
 	ReasonDuplicate          = "duplicate"            // same bitfield from that validator, or same backed candidate and votes, again
 	ReasonSecondBitfield     = "second_bitfield"      // a different bitfield from that validator
 	ReasonAnnouncementIgnore = "announcement_ignored" // ignored by the announcement validator
-	ReasonVerifyTimeout      = "verify_timeout"       // the batched signature check did not answer in time
+	ReasonVerifyTimeout      = "verify_timeout"       // the batched signature check waited past ValidateTimeout, or validation ended
 )
 
 // ValidationEvent describes one validation outcome (Config.ValidationHook).
