@@ -155,7 +155,8 @@ func New(ctx context.Context, cfg Config) (_ *Node, err error) {
 	n.vals.outcome = n.maybePark
 	if cfg.Gossip.BatchVerify != BatchVerifyOff {
 		// Its workers start with the node's other goroutines, below; a
-		// request queued before then waits for them (or its timeout).
+		// request queued before then waits for them (and is dropped
+		// unchecked if that takes longer than ValidateTimeout).
 		n.vals.batch = newSigBatcher(n.ctx, 0, cfg.Gossip.BatchMax, cfg.Gossip.BatchWait, n.m)
 		n.vals.batch.stale = cfg.ValidateTimeout
 	}

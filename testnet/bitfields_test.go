@@ -2,6 +2,7 @@ package testnet
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"sync"
 	"testing"
@@ -146,5 +147,18 @@ func TestNodeArgsBitfieldDelay(t *testing.T) {
 		if !slices.Equal(got, want) {
 			t.Errorf("delay %v:\n got %q\nwant %q", tc.delay, got, want)
 		}
+	}
+}
+
+// A node refuses a bitfield delay no bitfield could survive, before it
+// starts anything.
+func TestStartNodeRefusesBitfieldDelayOfASlot(t *testing.T) {
+	g, err := NewGenesis(3, 1, 1, 1000, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = StartNode(t.Context(), NodeConfig{Genesis: g, Validator: 0, BitfieldDelay: time.Second})
+	if !errors.Is(err, ErrUsage) || err.Error() != "--bitfield-delay 1s must be shorter than the slot (1s)" {
+		t.Fatalf("err = %v", err)
 	}
 }

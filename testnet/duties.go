@@ -102,11 +102,12 @@ func (n *Node) Validators() []int { return n.hosted.indices() }
 // dutyQueue hands the import loop's validator work to the node's duty
 // worker (dutyLoop). At 1,000 validators on 20 nodes a node builds the
 // candidates of half the cores every block and signs backing votes for
-// some: done inline, that would hold the next import, and the leaf activation the provisioner's timers
-// start from, behind it. Only the newest leaf's duties are kept: once the
-// worker is behind, votes for a leaf that already has a child are late.
-// (Bitfields have their own queue and goroutine, bitfieldQueue.) Approvals (rare: only blocks backing an invalid
-// candidate) are all kept, in order, up to a bound.
+// some: done inline, that would hold the next import, and the leaf
+// activation the provisioner's timers start from, behind it. Only the
+// newest leaf's duties are kept: once the worker is behind, votes for a
+// leaf that already has a child are late. (Bitfields have their own
+// queue and goroutine, bitfieldQueue.) Approvals (rare: only blocks
+// backing an invalid candidate) are all kept, in order, up to a bound.
 type dutyQueue struct {
 	mu        sync.Mutex
 	leaf      types.Hash
