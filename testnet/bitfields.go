@@ -109,7 +109,8 @@ func (q *bitfieldQueue) run(ctx context.Context, now func() time.Time, after fun
 // each gossip their own), if leaf is still the node's active leaf. An
 // adversary then sends its junk (misbehave): after its honest bitfields,
 // so that its equivocating bitfield is the second one peers see, and
-// after its backing votes, which its junk's dialling must not delay.
+// (with a delay) after its backing votes, which its junk's dialling must
+// not delay.
 func (n *Node) signBitfields(ctx context.Context, leaf types.Hash) {
 	if !n.isLeaf(leaf) {
 		return
