@@ -225,8 +225,9 @@ type ParkConfig struct {
 	// negative: every one of them). gossipsub can only send a replay on as
 	// this node's own, flooded to every peer, and some relaying is what
 	// keeps a leaf's earliest messages moving: the block author imports
-	// its block first, so every other node parks its bitfields, and if
-	// none relays them they reach a peer only straight from the author. In
+	// its block first, so where validators sign on import every other
+	// node parks its bitfields, and if none relays them they reach a peer
+	// only straight from the author. In
 	// the attack suite (10 nodes, 1 s slots) no relaying lost the previous
 	// author's bitfield at the next author in 4 of 30 runs (one failed its
 	// inclusion check), against none in 20 with every node relaying. But
