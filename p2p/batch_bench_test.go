@@ -2,7 +2,9 @@ package p2p
 
 import (
 	"context"
+	"os"
 	"runtime"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -66,6 +68,9 @@ type burstMode struct {
 // ("<mode>-cpu-ns/msg": against "<mode>-ns/msg" on GOMAXPROCS cores it
 // shows how busy the mode kept them), and the mean batch size of "batch"
 // (the first request of each burst comes alone and is checked alone).
+//
+// BURST_ONLY=batch,voi (say) runs only the modes named, besides the
+// go-schnorrkel baseline: a CPU profile then shows them alone.
 func BenchmarkBitfieldBurstVsRaw(b *testing.B) {
 	s := benchMessages(b)
 	n := len(s.data)
@@ -159,6 +164,15 @@ func BenchmarkBitfieldBurstVsRaw(b *testing.B) {
 		{"batch", func(*testing.B) { burst(batched, batchedVal) }},
 	}
 
+	if only := os.Getenv("BURST_ONLY"); only != "" {
+		keep := modes[:1]
+		for _, m := range modes[1:] {
+			if strings.Contains(","+only+",", ","+m.name+",") {
+				keep = append(keep, m)
+			}
+		}
+		modes = keep
+	}
 	elapsed := make([]time.Duration, len(modes))
 	cpu := make([]time.Duration, len(modes))
 	best := make([]time.Duration, len(modes))

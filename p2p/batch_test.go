@@ -719,7 +719,7 @@ func TestSplitPoint(t *testing.T) {
 		for _, s := range tc.sizes {
 			n += s
 		}
-		k, kn := splitPoint(sizedRequests(time.Now(), tc.sizes...), n, 2)
+		k, kn := splitPoint(sizedRequests(time.Now(), tc.sizes...), n, n/2)
 		if k != tc.k || kn != tc.kn {
 			t.Errorf("%s %v: split %d (%d sigs), want %d (%d)", tc.reason, tc.sizes, k, kn, tc.k, tc.kn)
 		}
@@ -832,5 +832,152 @@ func TestCollectorGatherEndsWithBurst(t *testing.T) {
 	}
 	if took < 20*quietGap || took > 5*time.Second {
 		t.Fatalf("gather took %v, want from %v to well under the 10 s wait", took, 20*quietGap)
+	}
+}
+
+func TestWaterFill(t *testing.T) {
+	tests := []struct {
+		n      int
+		rem    []int
+		want   []int
+		reason string
+	}{
+		{100, []int{0, 0}, []int{50, 50}, "two idle workers: halves"},
+		{487, []int{0, 394}, []int{441, 46}, "one worker busy: it gets what levels them"},
+		{487, []int{0, 470}, []int{487}, "the busy one would get under splitMin: one part"},
+		{40, []int{0, 0}, []int{40}, "halves would be under splitMin"},
+		{300, []int{0, 0, 0, 1000}, []int{100, 100, 100}, "one worker too busy to get a part"},
+		{90, []int{0, 10, 20}, []int{50, 40}, "three parts too small, two level"},
+		{1, []int{0, 0}, []int{1}, "one signature"},
+		{101, []int{0, 0, 0}, []int{35, 33, 33}, "the rounding goes to the least busy"},
+	}
+	for _, tc := range tests {
+		if got := waterFill(tc.n, tc.rem); !slices.Equal(got, tc.want) {
+			t.Errorf("%s: waterFill(%d, %v) = %v, want %v", tc.reason, tc.n, tc.rem, got, tc.want)
+		}
+	}
+}
+
+// TestCollectorOfferSplitsByLoad: at the end of a burst, with one worker
+// still busy with an earlier batch, the idle one is offered the larger
+// part, so that both are done at about the same time.
+func TestCollectorOfferSplitsByLoad(t *testing.T) {
+	b := newSigBatcher(context.Background(), 2, 512, time.Second, newMetrics(nil))
+	defer b.stop()
+	// A second a signature, and worker 1 has 394.5 of them left: a test
+	// slowed by up to half a second still sees 394.
+	b.sigCost.Store(int64(time.Second))
+	b.busyUntil[1].Store(time.Now().Add(394*time.Second + 500*time.Millisecond).UnixNano())
+	c := collection{b: b, batch: sizedRequests(time.Now(), repeatInt(1, 487)...), n: 487, timer: time.NewTimer(time.Hour)}
+	c.timer.Stop()
+	done := make(chan bool)
+	go func() { done <- c.offer(true) }()
+	var got []int
+	for len(got) < 2 {
+		select {
+		case batch := <-b.batches:
+			got = append(got, len(batch))
+		case <-done:
+			t.Fatalf("offer returned after %v", got)
+		}
+	}
+	if !<-done {
+		t.Fatal("offer: stopped")
+	}
+	if !slices.Equal(got, []int{441, 46}) {
+		t.Errorf("batches %v, want [441 46]", got)
+	}
+	// Without an estimate of the cost, the workers count as idle: halves.
+	b.sigCost.Store(0)
+	c.batch, c.n = sizedRequests(time.Now(), repeatInt(1, 100)...), 100
+	go func() { done <- c.offer(true) }()
+	got = []int{len(<-b.batches), len(<-b.batches)}
+	<-done
+	if !slices.Equal(got, []int{50, 50}) {
+		t.Errorf("no cost estimate: batches %v, want [50 50]", got)
+	}
+}
+
+func TestNoteCost(t *testing.T) {
+	b := newSigBatcher(context.Background(), 2, 512, time.Second, newMetrics(nil))
+	steps := []struct {
+		d    time.Duration
+		n    int
+		want int64
+	}{
+		{100 * time.Microsecond, 10, 10_000},  // the first batch sets it
+		{200 * time.Microsecond, 10, 12_500},  // then a quarter of the change
+		{0, 64, 9_375},                        // a batch answered at once
+		{time.Second, 1 << 20, 9_375 - 2_105}, // 953 ns a signature
+	}
+	for i, s := range steps {
+		b.noteCost(s.d, s.n)
+		if got := b.sigCost.Load(); got != s.want {
+			t.Fatalf("step %d: sigCost %d, want %d", i, got, s.want)
+		}
+	}
+}
+
+// TestBatcherNotesLoad: a worker running a batch says until when it
+// expects to be busy, and afterwards folds the batch's time into the cost
+// estimate and says it is idle.
+func TestBatcherNotesLoad(t *testing.T) {
+	s := benchMessages(t)
+	b := newSigBatcher(context.Background(), 1, 512, time.Second, newMetrics(nil))
+	b.sigCost.Store(int64(time.Hour)) // so that busyUntil is far off while it runs
+	var seen atomic.Int64
+	b.start()
+	defer b.stop()
+	items := make([]sigItem, splitMin)
+	for i := range items {
+		items[i] = sigItem{key: s.keys[i], payload: s.payloads[i], sig: s.sigs[i]}
+	}
+	req := &sigRequest{from: "p", items: items, res: make(chan []bool, 1), at: time.Now()}
+	watched := make(chan struct{})
+	go func() {
+		defer close(watched)
+		for end := time.Now().Add(10 * time.Second); seen.Load() == 0 && time.Now().Before(end); {
+			seen.Store(b.busyUntil[0].Load())
+			runtime.Gosched()
+		}
+	}()
+	b.batches <- []*sigRequest{req}
+	valid := <-req.res
+	if len(valid) != splitMin || slices.Contains(valid, false) {
+		t.Fatalf("results %v, want %d true", valid, splitMin)
+	}
+	<-watched
+	// The worker notes the cost after it answered: wait for it.
+	for end := time.Now().Add(10 * time.Second); b.sigCost.Load() == int64(time.Hour) && time.Now().Before(end); {
+		runtime.Gosched()
+	}
+	// A quarter of the way from an hour to the batch's few milliseconds.
+	if got, lo := b.sigCost.Load(), int64(time.Hour)/4*3; got < lo || got > lo+int64(time.Second) {
+		t.Errorf("sigCost %v after a batch, want about %v", time.Duration(got), time.Duration(lo))
+	}
+	if u := seen.Load(); u < time.Now().Add(30*time.Hour).UnixNano() {
+		t.Errorf("busyUntil while running was %v, want 32 hours ahead", time.Unix(0, u))
+	}
+	if u := b.busyUntil[0].Load(); u != 0 {
+		t.Errorf("busyUntil after the batch: %d, want 0", u)
+	}
+}
+
+// TestCollectorGatherQuietAtDeadline: a burst whose last request came a
+// quiet gap before the wait ran out is over: its batch is split.
+func TestCollectorGatherQuietAtDeadline(t *testing.T) {
+	b := newSigBatcher(context.Background(), 2, 512, time.Millisecond, newMetrics(nil))
+	defer b.stop()
+	c := collection{b: b, timer: time.NewTimer(time.Hour)}
+	c.timer.Stop()
+	old := time.Now().Add(-10 * time.Millisecond) // wait and quiet gap both past
+	for _, r := range sizedRequests(old, 1, 1) {
+		b.reqs <- r
+	}
+	if !c.first() {
+		t.Fatal("first: stopped")
+	}
+	if over := c.gather(); !over || c.n != 2 {
+		t.Fatalf("gather: over %v with %d signatures, want true with 2", over, c.n)
 	}
 }

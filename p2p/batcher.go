@@ -102,7 +102,7 @@ const (
 // once it is full, its wait is over, or the burst is over; until a worker
 // is free to take it, it keeps growing (up to max). So the next batch of
 // a burst forms while the workers run the equation, and the last one is
-// shared out among them. (Workers that took turns to collect between
+// shared out among them so that they finish together (shares). (Workers that took turns to collect between
 // their batches left the queue unwatched for the length of an equation,
 // and the Go scheduler could keep the one whose turn it was off the CPU
 // behind its waker's next equation.)
@@ -126,6 +126,13 @@ type sigBatcher struct {
 
 	// lastAt is when the last request was queued (unix ns).
 	lastAt atomic.Int64
+	// busyUntil[i] is when worker i expects to be done with the batch it
+	// runs (unix ns), 0 while it waits for one; sigCost is the workers'
+	// running estimate of a batch's wall time per signature (ns, 0 until
+	// a batch of splitMin or more ran). They tell the collector how to
+	// split a burst's last batch (shares).
+	busyUntil []atomic.Int64
+	sigCost   atomic.Int64
 	// preparing counts the validators preparing requests to queue.
 	preparing atomic.Int64
 
@@ -152,15 +159,16 @@ func newSigBatcher(parent context.Context, workers, maxSigs int, wait time.Durat
 	return &sigBatcher{
 		// Room for two full batches per worker: a burst queues instead of
 		// spilling into inline checks, and the queue drains in two rounds.
-		reqs:    make(chan *sigRequest, 2*maxSigs*workers),
-		batches: make(chan []*sigRequest),
-		max:     maxSigs,
-		wait:    wait,
-		workers: workers,
-		m:       m,
-		now:     time.Now,
-		ctx:     ctx,
-		cancel:  cancel,
+		reqs:      make(chan *sigRequest, 2*maxSigs*workers),
+		batches:   make(chan []*sigRequest),
+		max:       maxSigs,
+		wait:      wait,
+		workers:   workers,
+		busyUntil: make([]atomic.Int64, workers),
+		m:         m,
+		now:       time.Now,
+		ctx:       ctx,
+		cancel:    cancel,
 	}
 }
 
@@ -177,8 +185,8 @@ func (b *sigBatcher) start() {
 	}
 	b.wg.Add(1 + b.workers)
 	go b.collector()
-	for range b.workers {
-		go b.worker()
+	for i := range b.workers {
+		go b.worker(i)
 	}
 }
 
@@ -360,18 +368,90 @@ func (b *sigBatcher) markSuspect(p peer.ID) {
 	b.nSuspects.Store(int32(len(b.suspects)))
 }
 
-// worker runs the batches the collector hands it until the batcher stops.
-func (b *sigBatcher) worker() {
+// worker runs the batches the collector hands it until the batcher stops;
+// it is worker i of busyUntil.
+func (b *sigBatcher) worker(i int) {
 	defer b.wg.Done()
 	bv := types.NewBatchVerifier(b.max)
 	for {
 		select {
 		case batch := <-b.batches:
+			n := 0
+			for _, r := range batch {
+				n += len(r.items)
+			}
+			start := time.Now()
+			if cost := b.sigCost.Load(); cost > 0 {
+				b.busyUntil[i].Store(start.UnixNano() + int64(n)*cost)
+			}
 			b.run(bv, batch)
+			b.busyUntil[i].Store(0)
+			if n >= splitMin {
+				b.noteCost(time.Since(start), n)
+			}
 		case <-b.ctx.Done():
 			return
 		}
 	}
+}
+
+// noteCost folds a batch of n signatures that took d into sigCost, a
+// quarter at a time: smooth enough that one batch slowed by a neighbour
+// does not throw the estimate, quick enough to follow a change of load.
+func (b *sigBatcher) noteCost(d time.Duration, n int) {
+	c := int64(d) / int64(n)
+	if old := b.sigCost.Load(); old > 0 {
+		c = old + (c-old)/4
+	}
+	b.sigCost.Store(max(c, 1))
+}
+
+// shares plans the split of a burst's last batch of n signatures: the
+// sizes of its parts, largest first, each at least splitMin, so that
+// every worker that gets one is done at about the same time, counting
+// what each still has to do of the batch it runs (busyUntil, in
+// signatures at sigCost). The largest part goes to whichever worker is
+// free first, which is the least busy one. Halving the batch between two
+// workers, one of them idle and the other half-way through a full batch,
+// leaves the idle one waiting for the other's second half at the end.
+func (b *sigBatcher) shares(n int, now time.Time) []int {
+	rem := make([]int, b.workers)
+	if cost := b.sigCost.Load(); cost > 0 {
+		for i := range b.busyUntil {
+			if u := b.busyUntil[i].Load(); u > now.UnixNano() {
+				rem[i] = int((u - now.UnixNano()) / cost)
+			}
+		}
+	}
+	slices.Sort(rem)
+	return waterFill(n, rem)
+}
+
+// waterFill splits n signatures among workers that still have rem
+// (ascending) to do, so that the k least busy end level: part j is
+// level - rem[j]. k is the most workers for which every part is at least
+// splitMin and the level is above the kth's remaining work; one part of
+// n when no split qualifies.
+func waterFill(n int, rem []int) []int {
+	for k := len(rem); k > 1; k-- {
+		total := n
+		for _, r := range rem[:k] {
+			total += r
+		}
+		level := total / k
+		if level-rem[k-1] < splitMin {
+			continue // the kth would get too little or nothing: leave it out
+		}
+		parts := make([]int, k)
+		given := 0
+		for j := range parts {
+			parts[j] = level - rem[j]
+			given += parts[j]
+		}
+		parts[0] += n - given // the rounding, to the least busy
+		return parts
+	}
+	return []int{n}
 }
 
 // collection is the collector's state: the batch being formed (n
@@ -495,11 +575,13 @@ func (c *collection) gather() (over bool) {
 	last := c.batch[len(c.batch)-1].at
 	for !c.full() {
 		now := time.Now()
-		if !now.Before(deadline) {
-			return false
-		}
+		// Quiet first: a burst that ended as the wait did is over, and
+		// its batch is split.
 		if now.Sub(last) >= quietGap && b.preparing.Load() == 0 && len(b.reqs) == 0 {
 			return true
+		}
+		if !now.Before(deadline) {
+			return false
 		}
 		if !c.sleep(min(quietGap, deadline.Sub(now))) {
 			return false
@@ -512,22 +594,22 @@ func (c *collection) gather() (over bool) {
 }
 
 // offer hands the batch to a worker, taking in more requests (up to max)
-// while none is free. At the end of a burst (over) the batch goes in one
-// part per worker (of at least splitMin signatures), each to the first
-// worker free to take it, so that the last of the work keeps every core
-// busy: a worker still busy with an earlier batch takes its part when it
-// is done, unless one that was quicker took it first. false: the batcher
-// stopped.
+// while none is free. At the end of a burst (over) the batch goes in the
+// parts shares plans (each at least splitMin signatures), largest first,
+// each to the first worker free to take it, so that the last of the work
+// keeps every core busy to the end: a worker still busy with an earlier
+// batch takes its smaller part when it is done, unless one that was
+// quicker took it first. false: the batcher stopped.
 func (c *collection) offer(over bool) bool {
 	b := c.b
-	parts := 1
+	var plan []int // the parts still to hand out (shares); nil: one
 	if over {
-		parts = min(b.workers, c.n/splitMin)
+		plan = b.shares(c.n, time.Now())
 	}
 	for {
 		out, rest, restN := c.batch, []*sigRequest(nil), 0
-		if parts > 1 {
-			if k, kn := splitPoint(c.batch, c.n, parts); k > 0 {
+		if len(plan) > 1 {
+			if k, kn := splitPoint(c.batch, c.n, plan[0]); k > 0 {
 				out, rest, restN = c.batch[:k:k], c.batch[k:], c.n-kn
 			}
 		}
@@ -544,10 +626,10 @@ func (c *collection) offer(over bool) bool {
 				return true
 			}
 			c.batch, c.n = rest, restN
-			parts--
+			plan = plan[1:]
 		case <-tick:
 			if c.drain() > 0 {
-				parts = 1 // more came: not over after all
+				plan = nil // more came: not over after all
 			}
 		case <-b.ctx.Done():
 			c.timer.Stop()
@@ -556,13 +638,13 @@ func (c *collection) offer(over bool) bool {
 	}
 }
 
-// splitPoint returns the number k of batch's requests that make its first
-// of parts shares (kn of its n signatures, at least n/parts), splitting
-// only between requests; k = 0 when no split leaves at least splitMin
-// signatures on each side.
-func splitPoint(batch []*sigRequest, n, parts int) (k, kn int) {
+// splitPoint returns the number k of batch's requests that make a first
+// part of at least want of its n signatures (kn), splitting only between
+// requests; k = 0 when no split leaves at least splitMin signatures on
+// each side.
+func splitPoint(batch []*sigRequest, n, want int) (k, kn int) {
 	for i, r := range batch {
-		if kn >= n/parts {
+		if kn >= want {
 			if kn >= splitMin && n-kn >= splitMin {
 				return i, kn
 			}
