@@ -920,46 +920,58 @@ func TestNoteCost(t *testing.T) {
 
 // TestBatcherNotesLoad: a worker running a batch says until when it
 // expects to be busy, and afterwards folds the batch's time into the cost
-// estimate and says it is idle.
+// estimate and says it is idle. The request's result channel has no
+// buffer, so the worker stays in the batch until the test takes the
+// answer: what it said while busy can be read at leisure.
 func TestBatcherNotesLoad(t *testing.T) {
 	s := benchMessages(t)
 	b := newSigBatcher(context.Background(), 1, 512, time.Second, newMetrics(nil))
 	b.sigCost.Store(int64(time.Hour)) // so that busyUntil is far off while it runs
-	var seen atomic.Int64
 	b.start()
 	defer b.stop()
 	items := make([]sigItem, splitMin)
 	for i := range items {
 		items[i] = sigItem{key: s.keys[i], payload: s.payloads[i], sig: s.sigs[i]}
 	}
-	req := &sigRequest{from: "p", items: items, res: make(chan []bool, 1), at: time.Now()}
-	watched := make(chan struct{})
-	go func() {
-		defer close(watched)
-		for end := time.Now().Add(10 * time.Second); seen.Load() == 0 && time.Now().Before(end); {
-			seen.Store(b.busyUntil[0].Load())
-			runtime.Gosched()
+	req := &sigRequest{from: "p", items: items, res: make(chan []bool), at: time.Now()}
+	received := false
+	defer func() {
+		if !received {
+			// A failed check: let the worker out of the batch, so that
+			// stop does not wait for it for ever.
+			go func() { <-req.res }()
 		}
 	}()
 	b.batches <- []*sigRequest{req}
+	// waitFor polls cond for up to 10 s.
+	waitFor := func(cond func() bool) bool {
+		for end := time.Now().Add(10 * time.Second); time.Now().Before(end); time.Sleep(time.Millisecond) {
+			if cond() {
+				return true
+			}
+		}
+		return cond()
+	}
+	// 32 signatures at an hour each: 32 hours from the batch's start.
+	if !waitFor(func() bool { return b.busyUntil[0].Load() != 0 }) {
+		t.Fatal("busyUntil never set while the worker ran the batch")
+	}
+	if u := b.busyUntil[0].Load(); u < time.Now().Add(30*time.Hour).UnixNano() {
+		t.Errorf("busyUntil while running is %v, want 32 hours ahead", time.Unix(0, u))
+	}
 	valid := <-req.res
+	received = true
 	if len(valid) != splitMin || slices.Contains(valid, false) {
 		t.Fatalf("results %v, want %d true", valid, splitMin)
 	}
-	<-watched
-	// The worker notes the cost after it answered: wait for it.
-	for end := time.Now().Add(10 * time.Second); b.sigCost.Load() == int64(time.Hour) && time.Now().Before(end); {
-		runtime.Gosched()
+	if !waitFor(func() bool { return b.busyUntil[0].Load() == 0 && b.sigCost.Load() != int64(time.Hour) }) {
+		t.Fatalf("after the batch: busyUntil %d, sigCost %v; want 0 and the batch folded in",
+			b.busyUntil[0].Load(), time.Duration(b.sigCost.Load()))
 	}
-	// A quarter of the way from an hour to the batch's few milliseconds.
+	// A quarter of the way from an hour to the batch's time per signature
+	// (however slow the machine, well under a second).
 	if got, lo := b.sigCost.Load(), int64(time.Hour)/4*3; got < lo || got > lo+int64(time.Second) {
 		t.Errorf("sigCost %v after a batch, want about %v", time.Duration(got), time.Duration(lo))
-	}
-	if u := seen.Load(); u < time.Now().Add(30*time.Hour).UnixNano() {
-		t.Errorf("busyUntil while running was %v, want 32 hours ahead", time.Unix(0, u))
-	}
-	if u := b.busyUntil[0].Load(); u != 0 {
-		t.Errorf("busyUntil after the batch: %d, want 0", u)
 	}
 }
 
