@@ -102,10 +102,11 @@ const (
 // once it is full, its wait is over, or the burst is over; until a worker
 // is free to take it, it keeps growing (up to max). So the next batch of
 // a burst forms while the workers run the equation, and the last one is
-// shared out among them so that they finish together (shares). (Workers that took turns to collect between
-// their batches left the queue unwatched for the length of an equation,
-// and the Go scheduler could keep the one whose turn it was off the CPU
-// behind its waker's next equation.)
+// shared out among them so that they finish together (shares). (Workers
+// that took turns to collect between their batches left the queue
+// unwatched for the length of an equation, and the Go scheduler could
+// keep the one whose turn it was off the CPU behind its waker's next
+// equation.)
 type sigBatcher struct {
 	reqs    chan *sigRequest
 	batches chan []*sigRequest // collector to workers, unbuffered
