@@ -227,11 +227,11 @@ type ParkConfig struct {
 	// keeps a leaf's earliest messages moving: the block author imports
 	// its block first, so where validators sign on import every other
 	// node parks its bitfields, and if none relays them they reach a peer
-	// only straight from the author. In
-	// the attack suite (10 nodes, 1 s slots) no relaying lost the previous
-	// author's bitfield at the next author in 4 of 30 runs (one failed its
-	// inclusion check), against none in 20 with every node relaying. But
-	// every node relaying costs: at Kusama scale (20 nodes, 1,000
+	// only straight from the author. In the attack suite (10 nodes, 1 s
+	// slots) no relaying lost the previous author's bitfield at the next
+	// author in 4 of 30 runs (one failed its inclusion check), against
+	// none in 20 with every node relaying. But every node relaying costs:
+	// at Kusama scale (20 nodes, 1,000
 	// validators, in one process) a node parked 167 of a leaf's 1,100
 	// messages on average, and relaying them all tripled the flooded
 	// copies and cost a sixth of the CPU (a tenth with a process per

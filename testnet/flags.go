@@ -29,9 +29,9 @@ func usagef(format string, a ...any) error { return &usageError{msg: fmt.Sprintf
 // and backing vote to cross the gossip mesh, about twice the loopback
 // gossip p99 of a 10-node run (about 80 ms) plus block import. Bitfields,
 // signed a quarter of the slot after import (DefaultBitfieldDelay), have
-// what is left of the slot. Below it a
-// healthy network produces empty-fallback blocks and missed bitfields, so
-// the checks would fail for lack of time rather than for a fault.
+// what is left of the slot. Below it a healthy network produces
+// empty-fallback blocks and missed bitfields, so the checks would fail
+// for lack of time rather than for a fault.
 const MinSlot = 500 * time.Millisecond
 
 // MinNodes: one node is no network; gossip, backing groups of two and the

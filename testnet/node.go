@@ -129,9 +129,10 @@ func StartNode(ctx context.Context, cfg NodeConfig) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
+	slot := time.Duration(g.SlotMillis) * time.Millisecond
 	n := &Node{cfg: cfg, g: g, keys: keys, chain: NewChain(g, keys), imports: make(chan *p2p.BlockAnnouncement, 256), duty: newDutyQueue(),
-		bits: newBitfieldQueue(), bitfieldDelay: resolveBitfieldDelay(cfg.BitfieldDelay, time.Duration(g.SlotMillis)*time.Millisecond)}
-	if slot := time.Duration(g.SlotMillis) * time.Millisecond; n.bitfieldDelay >= slot {
+		bits: newBitfieldQueue(), bitfieldDelay: resolveBitfieldDelay(cfg.BitfieldDelay, slot)}
+	if n.bitfieldDelay >= slot {
 		// Signed that late, no bitfield could make the next block.
 		return nil, usagef("--bitfield-delay %v must be shorter than the slot (%v)", n.bitfieldDelay, slot)
 	}
