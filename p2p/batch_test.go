@@ -995,3 +995,28 @@ func TestCollectorGatherQuietAtDeadline(t *testing.T) {
 		t.Fatalf("gather: over %v with %d signatures, want true with 2", over, c.n)
 	}
 }
+
+// TestBitfieldValidationAllocations: validating a bitfield allocates the
+// decoded message (which gossipsub hands on), the decoder's reader, the
+// dedupe entry and the verdict, and no more: its signature item and
+// signing payload are the pooled request's. Before, it allocated twice
+// that (among them the item, 360 bytes, and the payload's writer and
+// buffer), which a thousand bitfields a block turn into garbage
+// collections.
+func TestBitfieldValidationAllocations(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector makes sync.Pool drop items at random")
+	}
+	s := benchMessages(t)
+	v, _ := benchValidator(s)
+	i := 0
+	allocs := testing.AllocsPerRun(200, func() {
+		if _, res, reason := v.validateBitfieldFrom(context.Background(), "peer", s.data[i]); res != Accept {
+			t.Fatalf("message %d: %v/%q", i, res, reason)
+		}
+		i++
+	})
+	if allocs > 4 {
+		t.Fatalf("%v allocations per bitfield, want at most 4", allocs)
+	}
+}

@@ -174,10 +174,10 @@ func (v *validators) topicValidatorFor(k Kind, fn validateFn) pubsub.ValidatorEx
 	}
 }
 
-// verifySigs checks items: in a batch when the message came from a peer
-// and a batcher runs, otherwise here. ok is false when ctx ended before the
-// batch answered.
-func (v *validators) verifySigs(ctx context.Context, from peer.ID, items []sigItem) (valid []bool, ok bool) {
+// verifySigs checks req's items (from newRequest; verifySigs releases
+// it): in a batch when the message came from a peer and a batcher runs,
+// otherwise here. ok is false when ctx ended before the batch answered.
+func (v *validators) verifySigs(ctx context.Context, from peer.ID, req *sigRequest) (valid []bool, ok bool) {
 	switch {
 	case from == v.self:
 		// A local publish is one message at a time from a caller waiting
@@ -186,9 +186,9 @@ func (v *validators) verifySigs(ctx context.Context, from peer.ID, items []sigIt
 	case v.batch == nil:
 		v.m.sigInline[inlineDisabled].Inc()
 	default:
-		return v.batch.verify(ctx, from, items)
+		return v.batch.verify(ctx, from, req)
 	}
-	return verifyInline(items), true
+	return req.verifyInline(), true
 }
 
 // A validator runs on a goroutine of its own, whose stack starts small (2
@@ -294,9 +294,13 @@ func (v *validators) validateBitfieldFrom(ctx context.Context, from peer.ID, dat
 	if key == nil {
 		return nil, Reject, ReasonBadSignature // nothing verifies under it
 	}
-	items := make([]sigItem, 0, 1)
-	bf.Verify(sigRecorder{key: key, items: &items}, types.SigningContext{SessionIndex: leaf.Session, ParentHash: m.RelayParent})
-	valid, ok := v.verifySigs(ctx, from, items)
+	// The item and its signing payload are the pooled request's: the
+	// payload is the one bf.Verify would check.
+	req := newRequest()
+	sc := types.SigningContext{SessionIndex: leaf.Session, ParentHash: m.RelayParent}
+	req.buf = types.AppendBitfieldSigningPayload(req.buf[:0], bf.Payload, sc)
+	req.setOne(key, req.buf, bf.Signature)
+	valid, ok := v.verifySigs(ctx, from, req)
 	switch {
 	case !ok:
 		return nil, Ignore, ReasonVerifyTimeout
@@ -361,7 +365,9 @@ func (v *validators) validateBackedFrom(vctx context.Context, from peer.ID, data
 	sc := types.SigningContext{SessionIndex: ctx.session, ParentHash: desc.RelayParent}
 	_, err = c.VerifyBacking(group, keys, sc, true, core, minVotes)
 	if err == nil || (errors.Is(err, types.ErrValidatorIndex) && len(items) > 0) {
-		valid, ok := v.verifySigs(vctx, from, items)
+		req := newRequest()
+		req.items = items
+		valid, ok := v.verifySigs(vctx, from, req)
 		switch {
 		case !ok:
 			return nil, Ignore, ReasonVerifyTimeout

@@ -62,7 +62,15 @@ func (r PayloadRecorder) Verify(payload []byte, sig [64]byte) bool {
 
 // BitfieldSigningPayload is SCALE(bitfield) ++ SCALE(SigningContext).
 func BitfieldSigningPayload(payload BitVec, ctx SigningContext) []byte {
-	w := codec.NewWriter(5 + len(payload.Bytes) + 36)
+	return AppendBitfieldSigningPayload(make([]byte, 0, 5+len(payload.Bytes)+36), payload, ctx)
+}
+
+// AppendBitfieldSigningPayload appends BitfieldSigningPayload(payload, ctx)
+// to dst and returns the extended slice: a gossip validator builds every
+// bitfield's payload in a buffer it reuses, where a fresh one per message
+// would be garbage at a thousand messages a block.
+func AppendBitfieldSigningPayload(dst []byte, payload BitVec, ctx SigningContext) []byte {
+	w := codec.WriterOn(dst)
 	payload.Encode(w)
 	ctx.Encode(w)
 	return w.Bytes()

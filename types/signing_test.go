@@ -41,8 +41,13 @@ func TestInteropBitfieldSignatures(t *testing.T) {
 			t.Fatal(err)
 		}
 		ctx := ctxOf(t, m["signing_context"].(map[string]any))
-		if got := BitfieldSigningPayload(s.Payload, ctx); !bytes.Equal(got, mustHex(t, m["signing_payload"].(string))) {
+		want := mustHex(t, m["signing_payload"].(string))
+		if got := BitfieldSigningPayload(s.Payload, ctx); !bytes.Equal(got, want) {
 			t.Fatalf("%s: signing payload %x", f, got)
+		}
+		prefix := []byte{0xaa, 0xbb}
+		if got := AppendBitfieldSigningPayload(prefix, s.Payload, ctx); !bytes.Equal(got, append([]byte{0xaa, 0xbb}, want...)) {
+			t.Fatalf("%s: appended signing payload %x", f, got)
 		}
 		key := keyOf(t, m["public_key"].(string))
 		if got, want := s.Verify(key, ctx), m["signature_valid"].(bool); got != want {
@@ -256,5 +261,27 @@ func TestPayloadRecorder(t *testing.T) {
 	}
 	if !pk.Verify(items[0].Payload, items[0].Signature) || pk.Verify(items[1].Payload, items[1].Signature) {
 		t.Fatal("the recorded triples do not verify as the signatures do")
+	}
+}
+
+// TestAppendBitfieldSigningPayload: the payload's exact bytes (bits
+// 0..4 with bit 2 set, session 7, parent hash 01 00..00), appended after
+// what dst holds, and no allocation when dst has room: gossip validators
+// build every bitfield's payload in a buffer they reuse.
+func TestAppendBitfieldSigningPayload(t *testing.T) {
+	ctx := SigningContext{SessionIndex: 7, ParentHash: Hash{1}}
+	bits := NewBitVec(5)
+	bits.Set(2, true)
+	want := append([]byte{0xee, 0x14, 0x04, 7, 0, 0, 0, 1}, make([]byte, 31)...)
+	got := AppendBitfieldSigningPayload([]byte{0xee}, bits, ctx)
+	if !bytes.Equal(got, want) {
+		t.Fatalf("got %x\nwant %x", got, want)
+	}
+	if fresh := BitfieldSigningPayload(bits, ctx); !bytes.Equal(fresh, want[1:]) {
+		t.Fatalf("BitfieldSigningPayload %x, want %x", fresh, want[1:])
+	}
+	buf := make([]byte, 0, 64)
+	if n := testing.AllocsPerRun(100, func() { buf = AppendBitfieldSigningPayload(buf[:0], bits, ctx) }); n != 0 {
+		t.Fatalf("%v allocations per payload into a buffer with room, want 0", n)
 	}
 }
