@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -452,4 +453,111 @@ func TestSlowSinkDropsCounted(t *testing.T) {
 	waitUntil(t, netWait, "drops counted", func() bool {
 		return counterValue(t, reg, "provisioner_p2p_dropped_total", map[string]string{"queue": DropSubscriber}) >= float64(published-1-4)
 	})
+}
+
+// TestDedupeBitfields: per relay parent and validator, the first bitfield
+// added is kept; the same payload again is a duplicate, another one a
+// second bitfield, whether the index has a slot or is past the slots the
+// relay parent's table was made with.
+func TestDedupeBitfields(t *testing.T) {
+	bf := func(i types.ValidatorIndex, bits string) *types.UncheckedSignedAvailabilityBitfield {
+		b := types.NewBitVec(len(bits))
+		for j, c := range bits {
+			b.Set(j, c == '1')
+		}
+		return &types.UncheckedSignedAvailabilityBitfield{Payload: b, ValidatorIndex: i}
+	}
+	rpA, rpB := leafHash(1), leafHash(2)
+	var d dedupe
+	steps := []struct {
+		op   string // "seen" or "add"
+		rp   types.Hash
+		bf   *types.UncheckedSignedAvailabilityBitfield
+		want string
+	}{
+		{"seen", rpA, bf(1, "10000"), ""},
+		{"add", rpA, bf(1, "10000"), ""},
+		{"seen", rpA, bf(1, "10000"), ReasonDuplicate},
+		{"seen", rpA, bf(1, "01000"), ReasonSecondBitfield},
+		{"add", rpA, bf(1, "10000"), ReasonDuplicate},
+		{"add", rpA, bf(1, "01000"), ReasonSecondBitfield},
+		{"seen", rpA, bf(0, "10000"), ""},
+		{"seen", rpB, bf(1, "10000"), ""}, // another relay parent
+		{"add", rpB, bf(1, "01000"), ""},
+		// Past the 4 slots the tables are made with.
+		{"add", rpA, bf(9, "00100"), ""},
+		{"seen", rpA, bf(9, "00100"), ReasonDuplicate},
+		{"add", rpA, bf(9, "00010"), ReasonSecondBitfield},
+	}
+	for i, s := range steps {
+		var got string
+		if s.op == "seen" {
+			got = d.seenBitfield(s.rp, s.bf)
+		} else {
+			got = d.addBitfield(s.rp, 4, s.bf)
+		}
+		if got != s.want {
+			t.Fatalf("step %d (%s validator %d %v): %q, want %q", i, s.op, s.bf.ValidatorIndex, s.bf.Payload.Bytes, got, s.want)
+		}
+	}
+	if a, b := d.size(rpA), d.size(rpB); a != 2 || b != 1 {
+		t.Fatalf("sizes %d and %d, want 2 and 1", a, b)
+	}
+	rps := d.relayParents()
+	if len(rps) != 2 || !slices.Contains(rps, rpA) || !slices.Contains(rps, rpB) {
+		t.Fatalf("relay parents %v", rps)
+	}
+	d.prune(rpA)
+	if got := d.seenBitfield(rpA, bf(1, "10000")); got != "" || d.size(rpA) != 0 {
+		t.Fatalf("after prune: %q, size %d", got, d.size(rpA))
+	}
+}
+
+// TestDedupeBitfieldsConcurrent: of the different bitfields of one
+// validator added at once (a batch answers a thousand validators
+// together), exactly one is kept, and each of the others is told it is a
+// second bitfield, or a duplicate if it is the kept one's copy.
+func TestDedupeBitfieldsConcurrent(t *testing.T) {
+	const n = 64
+	var d dedupe
+	rp := leafHash(1)
+	results := make([]string, n)
+	payloads := make([]*types.UncheckedSignedAvailabilityBitfield, n)
+	for i := range payloads {
+		b := types.NewBitVec(8)
+		for j := range 8 {
+			b.Set(j, i>>j&1 == 1)
+		}
+		payloads[i] = &types.UncheckedSignedAvailabilityBitfield{Payload: b, ValidatorIndex: 3}
+	}
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() { results[i] = d.addBitfield(rp, 10, payloads[i]) })
+	}
+	wg.Wait()
+	kept := -1
+	for i, r := range results {
+		switch r {
+		case "":
+			if kept >= 0 {
+				t.Fatalf("bitfields %d and %d both kept", kept, i)
+			}
+			kept = i
+		case ReasonSecondBitfield:
+		default:
+			t.Fatalf("bitfield %d: %q", i, r)
+		}
+	}
+	if kept < 0 {
+		t.Fatal("no bitfield kept")
+	}
+	for i, p := range payloads {
+		want := ReasonSecondBitfield
+		if i == kept {
+			want = ReasonDuplicate
+		}
+		if got := d.seenBitfield(rp, p); got != want {
+			t.Fatalf("bitfield %d after: %q, want %q", i, got, want)
+		}
+	}
 }
