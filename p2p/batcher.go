@@ -101,9 +101,12 @@ func (r *sigRequest) release() {
 }
 
 // setOne makes r's items its own one item: key's signature sig of
-// payload (r.buf, for a bitfield).
-func (r *sigRequest) setOne(key *types.PublicKey, payload []byte, sig [64]byte) {
-	r.one[0] = sigItem{key: key, payload: payload, sig: sig}
+// payload (r.buf, for a bitfield). It sets the fields one by one: a
+// composite literal would put a whole sigItem (330 bytes, mostly its
+// prepared signature, which release left zero) on the validator's stack.
+func (r *sigRequest) setOne(key *types.PublicKey, payload []byte, sig *[64]byte) {
+	it := &r.one[0]
+	it.key, it.payload, it.sig = key, payload, *sig
 	r.items = r.one[:]
 }
 

@@ -301,7 +301,7 @@ func (v *validators) validateBitfieldFrom(ctx context.Context, from peer.ID, dat
 	req := newRequest()
 	sc := types.SigningContext{SessionIndex: leaf.Session, ParentHash: m.RelayParent}
 	req.buf = types.AppendBitfieldSigningPayload(req.buf[:0], bf.Payload, sc)
-	req.setOne(key, req.buf, bf.Signature)
+	req.setOne(key, req.buf, (*[64]byte)(&bf.Signature))
 	valid, ok := v.verifySigs(ctx, from, req)
 	switch {
 	case !ok:
