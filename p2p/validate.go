@@ -700,9 +700,9 @@ func (c *keyCache) get(id types.ValidatorID) *types.PublicKey {
 type dedupe struct {
 	// bmu guards the map bitfields, not what its entries hold: a burst's
 	// validators (a thousand, woken together when a batch answers) look
-	// up and fill their relay parent's seenBitfields under a read lock,
-	// where a mutex around every entry cost 1.4 us of CPU per bitfield
-	// in contention.
+	// up their relay parent's seenBitfields under a read lock and fill
+	// it without one, where one mutex around all the entries cost 1.4 us
+	// of CPU per bitfield in contention.
 	bmu       sync.RWMutex
 	bitfields map[types.Hash]*seenBitfields
 
