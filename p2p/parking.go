@@ -323,18 +323,13 @@ func (n *Node) processParked() {
 	// and only when a bitfield is replayed: the list comes through
 	// gossipsub's event loop.
 	bitfieldPeers := -1
-	relay := func(m parkedMsg) bool {
-		switch {
-		case n.cfg.Park.ReplayLocally:
-			return false
-		case m.kind != KindBitfield:
-			return true // see ParkConfig.ReplayRelays
-		}
+	peers := func() int {
 		if bitfieldPeers < 0 {
 			bitfieldPeers = n.countAdmitted(n.topics[KindBitfield].ListPeers())
 		}
-		return relaysReplay(n.host.ID(), m.data, n.cfg.Park.ReplayRelays, bitfieldPeers)
+		return bitfieldPeers
 	}
+	relay := func(m parkedMsg) bool { return replayRelayed(n.cfg.Park, n.host.ID(), m, peers) }
 	// Concurrently, so that the signatures of a leaf's parked burst meet
 	// in the batcher (one at a time, each would be verified alone).
 	var wg sync.WaitGroup
@@ -397,6 +392,20 @@ func (n *Node) countAdmitted(ps []peer.ID) int {
 		}
 	}
 	return c
+}
+
+// replayRelayed says whether node self floods on its replay of m: never
+// when replays stay local, always for a backed candidate (see
+// ParkConfig.ReplayRelays), and for a bitfield as relaysReplay draws it
+// among the admitted peers on its topic (peers, asked only then).
+func replayRelayed(cfg ParkConfig, self peer.ID, m parkedMsg, peers func() int) bool {
+	switch {
+	case cfg.ReplayLocally:
+		return false
+	case m.kind != KindBitfield:
+		return true
+	}
+	return relaysReplay(self, m.data, cfg.ReplayRelays, peers())
 }
 
 // relaysReplay says whether node self floods on a replay of data when

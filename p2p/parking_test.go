@@ -541,7 +541,9 @@ func TestReplayRelaysCountAdmittedPeers(t *testing.T) {
 
 // TestParkedBackedAlwaysRelayed: every node that parked a backed
 // candidate floods it on after the replay, whatever ReplayRelays says for
-// bitfields.
+// bitfields. This node has no admitted peer on the bitfield topic, with
+// which a bitfield's replay would be relayed too; TestReplayRelayed holds
+// the rule itself, with two.
 func TestParkedBackedAlwaysRelayed(t *testing.T) {
 	f := testFixture(t)
 	leaf := leafHash(1)
@@ -549,20 +551,14 @@ func TestParkedBackedAlwaysRelayed(t *testing.T) {
 	sink := newRecSink()
 	n := newTestNode(t, chain, sink, func(c *Config) {
 		c.Park.Window = time.Minute
-		c.Park.ReplayRelays = 1 // a bitfield: one chance in two here
+		c.Park.ReplayRelays = 1
 	})
 	sub := watchReplays(t, n, KindBackedCandidate)
 	raw := newRawPeer(t)
 	raw.link(t, n)
-	asBitfields := 0
 	for core := range types.CoreIndex(f.cores) {
-		data := types.Encode(ptr(f.backed(leaf, core, 2)))
-		raw.send(t, KindBackedCandidate, data)
-		if relaysReplay(n.host.ID(), data, 1, 2) {
-			asBitfields++
-		}
+		raw.send(t, KindBackedCandidate, types.Encode(ptr(f.backed(leaf, core, 2))))
 	}
-	t.Logf("as bitfields, %d of %d would be relayed", asBitfields, f.cores)
 	waitUntil(t, netWait, "every candidate parked", func() bool {
 		msgs, _ := n.park.size()
 		return msgs == f.cores
@@ -585,5 +581,46 @@ func TestParkedBackedAlwaysRelayed(t *testing.T) {
 	}
 	if got := counterOf(t, n.m.parked.WithLabelValues("relayed")); got != float64(f.cores) {
 		t.Fatalf("%v replays counted as relayed, want %d", got, f.cores)
+	}
+}
+
+// TestReplayRelayed: whether a node floods on its replay of a parked
+// message. With ReplayRelays 1 and two admitted peers on the bitfield
+// topic, a bitfield's replay is relayed as relaysReplay draws it (over 64
+// payloads both outcomes occur, so a rule that ignored the draw would
+// show), a backed candidate's always and without asking for the peers,
+// and nothing when replays stay local.
+func TestReplayRelayed(t *testing.T) {
+	self := peer.ID("node")
+	relayed := func(cfg ParkConfig, k Kind, data []byte, asked *int) bool {
+		return replayRelayed(cfg, self, parkedMsg{kind: k, data: data}, func() int { *asked++; return 2 })
+	}
+	one := ParkConfig{ReplayRelays: 1}
+	drawn := map[bool]int{}
+	for i := range 64 {
+		data := []byte{byte(i), 0xab}
+		var asked int
+		if got, want := relayed(one, KindBitfield, data, &asked), relaysReplay(self, data, 1, 2); got != want {
+			t.Fatalf("bitfield %d: relayed %v, want %v (the draw)", i, got, want)
+		}
+		drawn[relaysReplay(self, data, 1, 2)]++
+		if asked != 1 {
+			t.Fatalf("bitfield %d: peers asked %d times, want 1", i, asked)
+		}
+		asked = 0
+		if !relayed(one, KindBackedCandidate, data, &asked) || asked != 0 {
+			t.Fatalf("backed candidate %d: not relayed, or the peers asked (%d)", i, asked)
+		}
+		local := ParkConfig{ReplayRelays: -1, ReplayLocally: true}
+		if relayed(local, KindBitfield, data, &asked) || relayed(local, KindBackedCandidate, data, &asked) {
+			t.Fatalf("message %d: relayed though replays stay local", i)
+		}
+	}
+	if drawn[true] == 0 || drawn[false] == 0 {
+		t.Fatalf("the draw over 64 payloads: %v; the test needs both outcomes", drawn)
+	}
+	var asked int
+	if !relayed(ParkConfig{ReplayRelays: -1}, KindBitfield, []byte{1}, &asked) || relayed(ParkConfig{}, KindBitfield, []byte{1}, &asked) {
+		t.Fatal("ReplayRelays -1 must relay every bitfield, 0 none")
 	}
 }
