@@ -354,6 +354,10 @@ func TestParkedReplaysBatched(t *testing.T) {
 				msgs, _ := n.park.size()
 				return msgs == len(f.ids)
 			})
+			// want counts on the two peers (raw and the watcher) that n
+			// weighs a bitfield's relay against: wait until n sees both.
+			bitfieldPeers := func() int { return n.countAdmitted(n.topics[KindBitfield].ListPeers()) }
+			waitUntil(t, netWait, "n sees its two bitfield peers", func() bool { return bitfieldPeers() == 2 })
 			chain.activate(leaf)
 			n.LeafActivated(leaf)
 			got := map[types.ValidatorIndex]bool{}
@@ -381,7 +385,7 @@ func TestParkedReplaysBatched(t *testing.T) {
 				}
 			}
 			if got := counterOf(t, n.m.parked.WithLabelValues("relayed")); got != float64(want) {
-				t.Fatalf("%v replays counted as relayed, want %d", got, want)
+				t.Fatalf("%v replays counted as relayed, want %d (n now sees %d bitfield peers)", got, want, bitfieldPeers())
 			}
 			// Relayed or not, the watcher's count is settled within a few
 			// of n's heartbeats (50 ms) of the replays.
