@@ -2,6 +2,7 @@ package p2p
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"slices"
@@ -559,5 +560,73 @@ func TestDedupeBitfieldsConcurrent(t *testing.T) {
 		if got := d.seenBitfield(rp, p); got != want {
 			t.Fatalf("bitfield %d after: %q, want %q", i, got, want)
 		}
+	}
+}
+
+// TestKeyCache: every key is parsed once and then served from the cache
+// (the same pointer, from any goroutine); keys parsed since the last
+// snapshot are merged into it once a lookup finds one of them, so a
+// session's keys end up read without a lock; a key that does not parse is
+// cached as nil; and past maxCachedKeys the cache starts over.
+func TestKeyCache(t *testing.T) {
+	s := benchMessages(t)
+	ids := s.chain.info.Validators[:300]
+	var c keyCache
+	first := make([]*types.PublicKey, len(ids))
+	for i, id := range ids {
+		first[i] = c.get(id)
+		if first[i] == nil || first[i].Bytes() != [32]byte(id) {
+			t.Fatalf("key %d: %v", i, first[i])
+		}
+	}
+	all, recent := c.size()
+	if all != len(ids) || recent == 0 || recent >= max(mergeMin, (all-recent)/4) {
+		t.Fatalf("after %d keys: %d cached, %d recent", len(ids), all, recent)
+	}
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for i, id := range ids {
+				if k := c.get(id); k != first[i] {
+					t.Errorf("key %d parsed again", i)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if all, recent := c.size(); all != len(ids) || recent != 0 {
+		t.Fatalf("after lookups: %d cached, %d recent; want %d and 0", all, recent, len(ids))
+	}
+	bad := types.ValidatorID{0xff, 0xff} // not a canonical encoding
+	if c.get(bad) != nil || c.get(bad) != nil {
+		t.Fatal("a key that does not parse is not nil")
+	}
+	if all, _ := c.size(); all != len(ids)+1 {
+		t.Fatalf("%d cached with the bad key, want %d", all, len(ids)+1)
+	}
+	// Fill up to the bound with keys that do not parse (cheap), then one
+	// more starts the cache over.
+	var id types.ValidatorID
+	for i := 0; ; i++ {
+		if all, _ := c.size(); all >= maxCachedKeys {
+			break
+		}
+		binary.LittleEndian.PutUint32(id[1:], uint32(i))
+		id[0] = 0xff
+		c.get(id)
+	}
+	if k := c.get(ids[0]); k != first[0] {
+		t.Fatal("a cached key parsed again at the bound")
+	}
+	if k := c.get(ids[len(ids)-1]); k != first[len(ids)-1] {
+		t.Fatal("a cached key parsed again at the bound")
+	}
+	fresh := s.chain.info.Validators[len(ids)]
+	if k := c.get(fresh); k == nil || k.Bytes() != [32]byte(fresh) {
+		t.Fatalf("a new key past the bound: %v", k)
+	}
+	if all, _ := c.size(); all != 1 {
+		t.Fatalf("%d cached after a new key past the bound, want 1 (started over)", all)
 	}
 }
