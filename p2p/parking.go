@@ -370,10 +370,12 @@ func (n *Node) replayParked(m parkedMsg, relay bool) {
 	var ve pubsub.ValidationError
 	switch {
 	case err == nil:
-		n.m.parked.WithLabelValues("replayed").Inc()
+		// Relayed first: whoever sees a replay counted sees its relay
+		// counted too.
 		if relay {
 			n.m.parked.WithLabelValues("relayed").Inc()
 		}
+		n.m.parked.WithLabelValues("replayed").Inc()
 	case errors.As(err, &ve) && vd.result == Reject:
 		n.m.parked.WithLabelValues("rejected").Inc()
 		n.junk(m.from, junkReplayReject, "replay_"+vd.reason)

@@ -3,6 +3,8 @@ package p2p
 import (
 	"context"
 	"encoding/binary"
+	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -385,7 +387,7 @@ func TestParkedReplaysBatched(t *testing.T) {
 				}
 			}
 			if got := counterOf(t, n.m.parked.WithLabelValues("relayed")); got != float64(want) {
-				t.Fatalf("%v replays counted as relayed, want %d (n now sees %d bitfield peers)", got, want, bitfieldPeers())
+				t.Fatalf("%v replays counted as relayed, want %d (n now sees %d bitfield peers; %s)", got, want, bitfieldPeers(), parkedCounts(t, n))
 			}
 			// Relayed or not, the watcher's count is settled within a few
 			// of n's heartbeats (50 ms) of the replays.
@@ -583,9 +585,23 @@ func TestParkedBackedAlwaysRelayed(t *testing.T) {
 			t.Fatalf("the watcher got %d of %d replayed candidates", got, f.cores)
 		}
 	}
+	// A replay is counted once its publish returns, which may be after
+	// the watcher and the sink have it.
+	waitUntil(t, netWait, "every replay counted", func() bool {
+		return counterOf(t, n.m.parked.WithLabelValues("replayed")) == float64(f.cores)
+	})
 	if got := counterOf(t, n.m.parked.WithLabelValues("relayed")); got != float64(f.cores) {
-		t.Fatalf("%v replays counted as relayed, want %d", got, f.cores)
+		t.Fatalf("%v replays counted as relayed, want %d (%s)", got, f.cores, parkedCounts(t, n))
 	}
+}
+
+// parkedCounts lists n's parked-message outcomes, for a failure message.
+func parkedCounts(t *testing.T, n *Node) string {
+	var out []string
+	for _, o := range []string{"parked", "full", "unknown_leaves", "replayed", "relayed", "ignored", "rejected", "expired"} {
+		out = append(out, fmt.Sprintf("%s %v", o, counterOf(t, n.m.parked.WithLabelValues(o))))
+	}
+	return strings.Join(out, ", ")
 }
 
 // TestReplayRelayed: whether a node floods on its replay of a parked
