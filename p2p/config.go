@@ -231,14 +231,14 @@ type ParkConfig struct {
 	// slots) no relaying lost the previous author's bitfield at the next
 	// author in 4 of 30 runs (one failed its inclusion check), against
 	// none in 20 with every node relaying. But every node relaying costs:
-	// at Kusama scale (20 nodes, 1,000
-	// validators, in one process) a node parked 167 of a leaf's 1,100
-	// messages on average, and relaying them all tripled the flooded
-	// copies and cost a sixth of the CPU (a tenth with a process per
-	// node). So each node relays a bitfield's replay with probability
-	// ReplayRelays divided by its admitted peers on the topic, drawn from
-	// a hash of its own id and the message: the nodes draw independently,
-	// and a node's relays spread over the messages (relaysReplay).
+	// at Kusama scale (20 nodes, 1,000 validators, in one process) a node
+	// parked 167 of a leaf's 1,100 messages on average, and relaying them
+	// all tripled the flooded copies and cost a sixth of the CPU (a tenth
+	// with a process per node). So each node relays a bitfield's replay
+	// with probability ReplayRelays divided by its admitted peers on the
+	// topic, drawn from a hash of its own id and the message: the nodes
+	// draw independently, and a node's relays spread over the messages
+	// (relaysReplay).
 	//
 	// A backed candidate's replay is flooded on by every node that parked
 	// it: there are a tenth as many, and a lost one costs its para a

@@ -329,7 +329,6 @@ func (n *Node) processParked() {
 		}
 		return bitfieldPeers
 	}
-	relay := func(m parkedMsg) bool { return replayRelayed(n.cfg.Park, n.host.ID(), m, peers) }
 	// Concurrently, so that the signatures of a leaf's parked burst meet
 	// in the batcher (one at a time, each would be verified alone).
 	var wg sync.WaitGroup
@@ -342,7 +341,7 @@ func (n *Node) processParked() {
 		if n.ctx.Err() != nil {
 			break
 		}
-		relayed := relay(m)
+		relayed := replayRelayed(n.cfg.Park, n.host.ID(), m, peers)
 		wg.Go(func() {
 			defer func() { <-sem }()
 			n.replayParked(m, relayed)

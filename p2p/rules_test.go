@@ -563,8 +563,9 @@ func TestDedupeBitfieldsConcurrent(t *testing.T) {
 	}
 }
 
-// TestKeyCache: every key is parsed once and then served from the cache
-// (the same pointer, from any goroutine); keys parsed since the last
+// TestKeyCache: a key is served from the cache once parsed (the same
+// pointer, from any goroutine, even to lookups that raced to parse it
+// first); keys parsed since the last
 // snapshot are merged into it once a lookup finds one of them, so a
 // session's keys end up read without a lock; a key that does not parse is
 // cached as nil; and past maxCachedKeys the cache starts over.
@@ -597,6 +598,26 @@ func TestKeyCache(t *testing.T) {
 	wg.Wait()
 	if all, recent := c.size(); all != len(ids) || recent != 0 {
 		t.Fatalf("after lookups: %d cached, %d recent; want %d and 0", all, recent, len(ids))
+	}
+	// Lookups racing for keys nobody has parsed yet agree on one parsed
+	// key each: a validator that parsed a key another cached meanwhile
+	// takes the cached one.
+	var race keyCache
+	got := make([][]*types.PublicKey, 4)
+	for g := range got {
+		wg.Go(func() {
+			for _, id := range ids[:100] {
+				got[g] = append(got[g], race.get(id))
+			}
+		})
+	}
+	wg.Wait()
+	for i := range 100 {
+		for g := range got {
+			if got[g][i] != got[0][i] || got[g][i].Bytes() != [32]byte(ids[i]) {
+				t.Fatalf("key %d: goroutine %d got another key than goroutine 0", i, g)
+			}
+		}
 	}
 	bad := types.ValidatorID{0xff, 0xff} // not a canonical encoding
 	if c.get(bad) != nil || c.get(bad) != nil {

@@ -666,13 +666,15 @@ func (v *validators) forKind(k Kind) validateFn {
 // keyCache holds parsed (decompressed) validator keys. A key that does not
 // parse is cached as nil: nothing signed by it can verify.
 //
-// A lookup reads an immutable snapshot with one atomic load: a burst's
-// validators share no lock (a read lock is a shared word written twice per
-// message, which cost 1.5% of the no-batch validation throughput). A key
-// parsed since the last snapshot waits in recent, under mu, until the
-// next merge into a new snapshot: when recent has grown to a quarter of
-// the snapshot (at least mergeMin), or a lookup finds it there. So a
-// session's keys are copied a few times over in all, not once per key.
+// A lookup reads an immutable snapshot with one atomic load, so a burst's
+// validators share no lock: a read lock is a shared word written twice per
+// message (with the dedupe's, 1.3% of the no-batch validation
+// throughput). A key parsed since the last snapshot waits in recent, under
+// mu, until the next merge into a new snapshot: when recent has grown to a
+// quarter of the snapshot (at least mergeMin), or a lookup finds it there.
+// So a session's keys are copied a few times over in all, not once per
+// key. Keys are parsed outside mu: a session's first burst parses on every
+// core, and no validator waits for another's parse.
 type keyCache struct {
 	snap   atomic.Pointer[map[types.ValidatorID]*types.PublicKey]
 	mu     sync.Mutex
@@ -693,31 +695,63 @@ func (c *keyCache) get(id types.ValidatorID) *types.PublicKey {
 		}
 	}
 	c.mu.Lock()
+	k, ok := c.findLocked(id)
+	c.mu.Unlock()
+	if ok {
+		return k
+	}
+	k, err := types.ParsePublicKey(id)
+	if err != nil {
+		k = nil
+	}
+	c.mu.Lock()
 	defer c.mu.Unlock()
-	var snap map[types.ValidatorID]*types.PublicKey
+	if got, ok := c.findLocked(id); ok {
+		return got // another validator parsed it meanwhile
+	}
+	if c.lenLocked() >= maxCachedKeys {
+		c.snap.Store(nil)
+		c.recent = nil
+	}
+	if c.recent == nil {
+		c.recent = make(map[types.ValidatorID]*types.PublicKey)
+	}
+	c.recent[id] = k
+	if len(c.recent) >= max(mergeMin, (c.lenLocked()-len(c.recent))/4) {
+		c.mergeLocked()
+	}
+	return k
+}
+
+// findLocked returns id's key if it is cached, merging recent into a new
+// snapshot when it was found there.
+func (c *keyCache) findLocked(id types.ValidatorID) (*types.PublicKey, bool) {
 	if m := c.snap.Load(); m != nil {
-		snap = *m
-		if k, ok := snap[id]; ok {
-			return k // merged while this lookup waited
+		if k, ok := (*m)[id]; ok {
+			return k, true
 		}
 	}
 	k, ok := c.recent[id]
-	if !ok {
-		var err error
-		if k, err = types.ParsePublicKey(id); err != nil {
-			k = nil
-		}
-		if len(snap)+len(c.recent) >= maxCachedKeys {
-			snap, c.recent = nil, nil
-			c.snap.Store(nil)
-		}
-		if c.recent == nil {
-			c.recent = make(map[types.ValidatorID]*types.PublicKey)
-		}
-		c.recent[id] = k
-		if len(c.recent) < max(mergeMin, len(snap)/4) {
-			return k
-		}
+	if ok {
+		c.mergeLocked()
+	}
+	return k, ok
+}
+
+// lenLocked is how many keys are cached.
+func (c *keyCache) lenLocked() int {
+	n := len(c.recent)
+	if m := c.snap.Load(); m != nil {
+		n += len(*m)
+	}
+	return n
+}
+
+// mergeLocked publishes a snapshot with the recent keys in it.
+func (c *keyCache) mergeLocked() {
+	var snap map[types.ValidatorID]*types.PublicKey
+	if m := c.snap.Load(); m != nil {
+		snap = *m
 	}
 	m := make(map[types.ValidatorID]*types.PublicKey, len(snap)+len(c.recent))
 	for id, k := range snap {
@@ -728,17 +762,13 @@ func (c *keyCache) get(id types.ValidatorID) *types.PublicKey {
 	}
 	c.snap.Store(&m)
 	c.recent = nil
-	return k
 }
 
 // size is how many keys are cached, and how many of them wait in recent.
 func (c *keyCache) size() (all, recent int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if m := c.snap.Load(); m != nil {
-		all = len(*m)
-	}
-	return all + len(c.recent), len(c.recent)
+	return c.lenLocked(), len(c.recent)
 }
 
 // dedupe remembers, per relay parent, the bitfield accepted from each
@@ -751,8 +781,9 @@ type dedupe struct {
 	// compare-and-swap: a burst's validators (a thousand, woken together
 	// when a batch answers) share no lock and write no shared word but
 	// their own slot. One mutex around all the entries cost 1.4 us of CPU
-	// per bitfield in contention; a read lock around the map, 1.5% of
-	// the no-batch validation throughput. bmu serialises the writers.
+	// per bitfield in contention; read locks around the map (with the key
+	// cache's), 1.3% of the no-batch validation throughput. bmu
+	// serialises the writers.
 	bmu       sync.Mutex
 	bitfields atomic.Pointer[map[types.Hash]*seenBitfields]
 
