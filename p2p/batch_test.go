@@ -997,12 +997,12 @@ func TestCollectorGatherQuietAtDeadline(t *testing.T) {
 }
 
 // TestBitfieldValidationAllocations: validating a bitfield allocates the
-// decoded message (which gossipsub hands on), the decoder's reader, the
-// dedupe entry and the verdict, and no more: its signature item and
-// signing payload are the pooled request's. Before, it allocated twice
-// that (among them the item, 360 bytes, and the payload's writer and
-// buffer), which a thousand bitfields a block turn into garbage
-// collections.
+// decoded message (which gossipsub hands on), the decoder's reader and the
+// verdict, and no more: its signature item and signing payload are the
+// pooled request's, and the dedupe keeps a pointer into the message.
+// Before, it allocated 8 times (among them the item, 360 bytes, the
+// payload's writer and buffer, and a copy of the payload for the dedupe),
+// which a thousand bitfields a block turn into garbage collections.
 func TestBitfieldValidationAllocations(t *testing.T) {
 	if raceEnabled {
 		t.Skip("the race detector makes sync.Pool drop items at random")
@@ -1016,7 +1016,7 @@ func TestBitfieldValidationAllocations(t *testing.T) {
 		}
 		i++
 	})
-	if allocs > 4 {
-		t.Fatalf("%v allocations per bitfield, want at most 4", allocs)
+	if allocs > 3 {
+		t.Fatalf("%v allocations per bitfield, want at most 3", allocs)
 	}
 }
